@@ -1,0 +1,64 @@
+"""Canonical names within one document.
+
+The knowledge base canonicalises names it knows. For the rest, a document usually introduces a
+name in full and then shortens it ("Hangzhou Xinyue Biotechnology Co., Ltd." ... "Hangzhou Xinyue";
+"Thermo Fisher Scientific" ... "Thermo Fisher"; "Bingtuan Public Security Bureau" ... "Public Security
+Bureau"; "Xinjiang Production and Construction Corps (XPCC)" ... "XPCC"). Shorter forms of the same
+type are mapped onto the one longer name they abbreviate, when exactly one fits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pipeline.kb import KnowledgeBase
+from pipeline.records import Mention
+
+LINKABLE = {"company", "product", "agency", "ngo", "media", "academic", "other_org"}
+
+
+def _words(name: str) -> list[str]:
+    return name.casefold().split()
+
+
+def _acronym(name: str) -> str:
+    return "".join(w[0] for w in re.findall(r"[A-Za-z][\w'’-]*", name) if w[0].isupper())
+
+
+def _expands(short: str, long: str, etype: str) -> bool:
+    s, lw = _words(short), _words(long)
+    if len(s) >= len(lw):
+        return short.isupper() and 2 <= len(short) <= 6 and _acronym(long) == short and len(lw) > 1
+    if lw[: len(s)] == s:  # prefix: "Thermo Fisher" -> "Thermo Fisher Scientific"
+        return True
+    # suffix, for bodies: "Public Security Bureau" -> "Bingtuan Public Security Bureau"
+    return etype == "agency" and len(s) >= 2 and lw[-len(s):] == s
+
+
+def canonicalise(mentions: Sequence[Mention], kb: KnowledgeBase) -> list[Mention]:
+    by_type: dict[str, set[str]] = {}
+    for m in mentions:
+        if m.label in LINKABLE:
+            by_type.setdefault(m.label, set()).add(m.canonical)
+    mapping: dict[tuple[str, str], str] = {}
+    for etype, names in by_type.items():
+        for short in names:
+            if kb.by_name(etype, short) is not None:
+                continue  # a KB entity in its own right: "Congress" does not become another body
+            targets = [long for long in names if long != short and _expands(short, long, etype)]
+            # the longest distinct target wins only when the targets nest ("Thermo Fisher" ->
+            # "Thermo Fisher Scientific" rather than to two different firms)
+            targets.sort(key=len, reverse=True)
+            if targets and all(_expands(t, targets[0], etype) or t == targets[0] for t in targets):
+                mapping[(etype, short)] = targets[0]
+    out = []
+    for m in mentions:
+        target = mapping.get((m.label, m.canonical))
+        if target:
+            # follow chains ("PSB" -> "Public Security Bureau" -> "Bingtuan Public Security Bureau")
+            while (m.label, target) in mapping:
+                target = mapping[(m.label, target)]
+            m = Mention(m.text, m.label, target, m.start, m.end)
+        out.append(m)
+    return out

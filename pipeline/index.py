@@ -1,0 +1,98 @@
+"""The vector index: claim embeddings in a chromadb PersistentClient collection (cosine space).
+
+Derived data: rebuilt from the canonical store by ``rebuild`` (``dualuse reindex``), kept in step by
+``sync`` (pending claims in, tombstoned claims out). We always pass our own embeddings and
+``embedding_function=None``, so chromadb never loads (or downloads) its default model.
+
+chromadb's PersistentClient is not safe for several writer processes and a second process sees
+stale vectors, so the CLI opens it per command and only the process that writes the store writes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import StoreError
+from pipeline.settings import apply_offline_env
+from pipeline.store import Store
+
+COLLECTION = "claims"
+
+
+class VectorIndex:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._client: Any = None
+        self._collection: Any = None
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            apply_offline_env()
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            try:
+                self._client = chromadb.PersistentClient(
+                    path=str(self.path),
+                    settings=ChromaSettings(anonymized_telemetry=False, allow_reset=True),
+                )
+                self._collection = self._open()
+            except Exception as exc:  # noqa: BLE001 - chromadb raises many types; report one way
+                raise StoreError(f"cannot open the vector index at {self.path}: {exc}",
+                                 hint="run 'dualuse reindex' to rebuild it from the store") from exc
+        return self._collection
+
+    def _open(self) -> Any:
+        return self._client.get_or_create_collection(
+            COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
+        )
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def upsert(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict[str, Any]]) -> None:
+        if ids:
+            self.collection.upsert(ids=ids, embeddings=vectors, metadatas=metadatas)
+
+    def delete(self, ids: list[str]) -> None:
+        if ids:
+            self.collection.delete(ids=ids)
+
+    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Nearest claims by cosine similarity (1 - cosine distance), best first."""
+        n = min(n, self.count())
+        if n <= 0:
+            return []
+        result = self.collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+
+    def reset(self) -> None:
+        _ = self.collection
+        self._client.delete_collection(COLLECTION)
+        self._collection = self._open()
+
+
+def sync(store: Store, index: VectorIndex) -> int:
+    """Bring the index in step with the store; returns the number of claims written."""
+    dead = store.tombstones()
+    if dead:
+        index.delete(dead)
+        store.clear_tombstones(dead)
+    written = 0
+    for batch in store.pending():
+        ids = [cid for cid, _, _ in batch]
+        vectors = np.frombuffer(b"".join(blob for _, blob, _ in batch), dtype=np.float32).reshape(len(batch), -1)
+        index.upsert(ids, vectors, [meta for _, _, meta in batch])
+        store.mark_indexed(ids)
+        written += len(ids)
+    return written
+
+
+def rebuild(store: Store, index: VectorIndex) -> int:
+    index.reset()
+    store.mark_all_unindexed()
+    return sync(store, index)

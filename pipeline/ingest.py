@@ -1,0 +1,175 @@
+"""Ingest: the stages in order for each source, with per-source outcomes.
+
+``Pipeline`` holds the components for one data home (lazily loaded models, the store, the vector
+index). Its step methods are what the Prefect flow's tasks call; ``ingest`` runs the same steps in a
+plain loop, so the library works without Prefect. A failing source is recorded with its typed
+reason and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pipeline.claims import cut_claims
+from pipeline.embed import Embedder
+from pipeline.errors import FetchError, SourceError
+from pipeline.extract import extract
+from pipeline.fetch import Fetcher, expand_sources, load, now_iso
+from pipeline.index import VectorIndex, sync
+from pipeline.records import Fetched, IngestReport, Processed, SkipReason, SourceResult
+from pipeline.settings import Settings
+from pipeline.store import Store
+from pipeline.tag import Tagger
+
+log = logging.getLogger("dualuse.ingest")
+
+SKIP_REASONS = {SkipReason.EMPTY, SkipReason.BOILERPLATE, SkipReason.NO_TEXT_PDF, SkipReason.NOT_ENGLISH,
+                SkipReason.UNSUPPORTED}
+"""Inputs that were read fine but hold no English article: 'skipped'. Every other reason is a
+failure to read the input: 'failed' (and a non-zero exit)."""
+
+Progress = Callable[[SourceResult], None]
+
+
+def outcome(source: str, error: SourceError) -> SourceResult:
+    reason = SkipReason(error.reason)
+    status = "skipped" if reason in SKIP_REASONS else "failed"
+    detail = error.detail + (f" ({error.hint})" if error.hint else "")
+    return SourceResult(source=source, status=status, reason=reason.value, detail=detail)
+
+
+class Pipeline:
+    """The loaded components for one data home; close() when done."""
+
+    def __init__(self, settings: Settings, *, tagger: Tagger | None = None,
+                 embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.tagger = tagger or Tagger(settings)
+        self.embedder = embedder or Embedder(settings)
+        self.fetcher = Fetcher(settings)
+        self._store: Store | None = None
+        self._index: VectorIndex | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self.settings.ensure_home()
+            self._store = Store(self.settings.db_path)
+        return self._store
+
+    @property
+    def index(self) -> VectorIndex:
+        if self._index is None:
+            self._index = VectorIndex(self.settings.chroma_path)
+        return self._index
+
+    def warm_up(self) -> None:
+        self.tagger.warm_up()
+        self.embedder.warm_up()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- steps (each is one Prefect task in flows/ingest.py) --------------------------------
+
+    def fetch(self, source: str) -> Fetched:
+        return load(source, self.settings, self.fetcher)
+
+    def process(self, raw: Fetched) -> Processed | SourceResult:
+        """Extract, check for change, tag and cut claims. Returns a ``SourceResult`` instead when
+        the stored copy is current (unchanged)."""
+        document = extract(raw)
+        if document.lang not in ("en", "und"):
+            raise SourceError(raw.source, SkipReason.NOT_ENGLISH,
+                              f"text is in '{document.lang}', not English",
+                              hint="the tagger and embedding model are English-only")
+        state = self.store.document_state(document.doc_id)
+        if state == (document.content_sha256, self.tagger.version):
+            self.store.put_snapshot(self.settings.snapshots_path, raw, document.doc_id)
+            self.store.touch(document.doc_id, raw.sha256, now_iso())
+            return SourceResult(source=raw.source, status="unchanged", doc_id=document.doc_id)
+        tagged = self.tagger.tag(document.text)
+        claims = cut_claims(document, tagged, self.settings.context_sentences)
+        return Processed(document=document, mentions=tagged.mentions, claims=claims, raw=raw)
+
+    def save(self, processed: Processed) -> SourceResult:
+        """Embed claims, write the document in one transaction, keep the snapshot, sync the index."""
+        vectors = self.embedder.embed([c.text for c in processed.claims])
+        doc = processed.document
+        status = self.store.save(processed, vectors, self.tagger.version, now_iso())
+        if processed.raw is not None:
+            self.store.put_snapshot(self.settings.snapshots_path, processed.raw, doc.doc_id)
+        sync(self.store, self.index)
+        return SourceResult(source=doc.source, status=status, doc_id=doc.doc_id, claims=len(processed.claims))
+
+    def ingest_one(self, source: str) -> SourceResult:
+        """All steps for one source, with retries of retryable fetch errors; never raises for a
+        bad source."""
+        try:
+            raw = self._fetch_with_retries(source)
+            processed = self.process(raw)
+            if isinstance(processed, SourceResult):
+                return processed
+            return self.save(processed)
+        except SourceError as exc:
+            return outcome(source, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug in one stage must not stop the batch
+            log.exception("unexpected error on %s", source)
+            return SourceResult(source=source, status="failed", reason=SkipReason.FAILED.value,
+                                detail=f"internal error: {type(exc).__name__}: {exc}")
+
+    def _fetch_with_retries(self, source: str) -> Fetched:
+        for attempt in range(self.settings.fetch_retries + 1):
+            try:
+                return self.fetch(source)
+            except FetchError as exc:
+                if not exc.retryable or attempt == self.settings.fetch_retries:
+                    raise
+                time.sleep(min(2.0 ** attempt, 10.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def record(self, report: IngestReport, started_at: str) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        self.store.record_run(run_id, started_at, now_iso(), report.to_json())
+        return run_id
+
+
+def ingest(sources: Iterable[str], settings: Settings, *, pipeline: Pipeline | None = None,
+           progress: Progress | None = None) -> IngestReport:
+    """Ingest every source without Prefect (the flow in ``flows/ingest.py`` does the same with
+    tasks, retries and run history)."""
+    own = pipeline is None
+    pipe = pipeline or Pipeline(settings)
+    report = IngestReport()
+    started = now_iso()
+    try:
+        for source in expand_sources(sources):
+            result = pipe.ingest_one(source)
+            report.add(result)
+            if progress:
+                progress(result)
+        pipe.record(report, started)
+    finally:
+        if own:
+            pipe.close()
+    return report
+
+
+def describe(report: IngestReport) -> list[str]:
+    """Human-readable summary lines: counts, then one line per skipped or failed source."""
+    counts = report.summary()
+    lines = [", ".join(f"{n} {k}" for k, n in counts.items())]
+    for r in report.results:
+        if r.status in ("skipped", "failed"):
+            lines.append(f"  {r.status} [{r.reason}] {r.source}: {r.detail}")
+    return lines
+
+
+def report_json(report: IngestReport) -> dict[str, Any]:
+    return report.to_json()

@@ -1,0 +1,401 @@
+"""The canonical store: SQLite, the system of record.
+
+Documents (with their extracted text and content hash), entities and their aliases, mentions,
+claims, claim embeddings, ingest runs, and a content-addressed folder of raw snapshots. The vector
+index (chromadb) is derived from this and can be rebuilt from it at any time (``dualuse reindex``).
+
+Writes are per-document transactions and idempotent upserts keyed by content-derived ids. Claims
+carry an ``indexed`` flag and removed claims leave a tombstone until the vector index has dropped
+them, so a crash between the SQLite commit and the index write is repaired by the next sync.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import StoreError
+from pipeline.records import Fetched, Processed, entity_id
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    locator TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    url TEXT,
+    title TEXT,
+    site TEXT,
+    author TEXT,
+    published TEXT,
+    lang TEXT,
+    text TEXT NOT NULL,
+    content_sha256 TEXT NOT NULL,
+    raw_sha256 TEXT NOT NULL,
+    tagger_version TEXT NOT NULL,
+    ingested_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_published ON documents(published);
+CREATE TABLE IF NOT EXISTS snapshots (
+    sha256 TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    url TEXT,
+    status INTEGER,
+    content_type TEXT,
+    headers TEXT,
+    fetched_at TEXT NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS snapshots_doc ON snapshots(doc_id);
+CREATE TABLE IF NOT EXISTS entities (
+    entity_id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    canonical TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entities_type_name ON entities(type, canonical COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS aliases (
+    entity_id TEXT NOT NULL REFERENCES entities(entity_id),
+    alias TEXT NOT NULL,
+    PRIMARY KEY (entity_id, alias)
+);
+CREATE INDEX IF NOT EXISTS aliases_alias ON aliases(alias COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS mentions (
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    entity_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, start, end, entity_id)
+);
+CREATE INDEX IF NOT EXISTS mentions_entity ON mentions(entity_id);
+CREATE TABLE IF NOT EXISTS claims (
+    claim_id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    context_start INTEGER NOT NULL,
+    context_end INTEGER NOT NULL,
+    embedding BLOB,
+    indexed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS claims_doc ON claims(doc_id, seq);
+CREATE INDEX IF NOT EXISTS claims_pending ON claims(indexed) WHERE indexed = 0;
+CREATE TABLE IF NOT EXISTS claim_entities (
+    claim_id TEXT NOT NULL REFERENCES claims(claim_id) ON DELETE CASCADE,
+    entity_id TEXT NOT NULL,
+    PRIMARY KEY (claim_id, entity_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS claim_entities_entity ON claim_entities(entity_id, claim_id);
+CREATE TABLE IF NOT EXISTS tombstones (claim_id TEXT PRIMARY KEY);
+CREATE VIRTUAL TABLE IF NOT EXISTS claims_fts USING fts5(claim_id UNINDEXED, text, tokenize='porter unicode61');
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS run_sources (
+    run_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    detail TEXT,
+    doc_id TEXT
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRow:
+    """A claim joined with its document's provenance and its entities, as search returns it."""
+
+    claim_id: str
+    text: str
+    doc_id: str
+    source: str
+    url: str | None
+    title: str | None
+    published: str | None
+    start: int
+    end: int
+    context: str
+    entities: dict[str, list[str]]
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(SCHEMA)
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the store at {path}: {exc}",
+                             hint="is it a dualuse data directory? move it aside to start afresh") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- documents -------------------------------------------------------------------------
+
+    def document_state(self, doc_id: str) -> tuple[str, str] | None:
+        row = self.conn.execute(
+            "SELECT content_sha256, tagger_version FROM documents WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def save(self, processed: Processed, vectors: np.ndarray, tagger_version: str, now: str) -> str:
+        """Upsert one document with its mentions and claims; returns 'added' or 'updated'.
+
+        Claims that disappear become tombstones for the vector index; claims that stay keep their
+        id (and are re-indexed, since their metadata may have changed)."""
+        doc = processed.document
+        with self.transaction() as c:
+            old = c.execute("SELECT ingested_at FROM documents WHERE doc_id = ?", (doc.doc_id,)).fetchone()
+            status = "updated" if old else "added"
+            new_ids = {cl.claim_id for cl in processed.claims}
+            if old:
+                for (cid,) in c.execute("SELECT claim_id FROM claims WHERE doc_id = ?", (doc.doc_id,)).fetchall():
+                    if cid not in new_ids:
+                        c.execute("INSERT OR IGNORE INTO tombstones(claim_id) VALUES (?)", (cid,))
+                c.execute("DELETE FROM claims_fts WHERE claim_id IN (SELECT claim_id FROM claims WHERE doc_id = ?)",
+                          (doc.doc_id,))
+                c.execute("DELETE FROM claims WHERE doc_id = ?", (doc.doc_id,))
+                c.execute("DELETE FROM mentions WHERE doc_id = ?", (doc.doc_id,))
+            c.execute(
+                """INSERT INTO documents(doc_id, source, locator, kind, url, title, site, author, published,
+                       lang, text, content_sha256, raw_sha256, tagger_version, ingested_at, updated_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(doc_id) DO UPDATE SET source=excluded.source, locator=excluded.locator,
+                       kind=excluded.kind, url=excluded.url, title=excluded.title, site=excluded.site,
+                       author=excluded.author, published=excluded.published, lang=excluded.lang,
+                       text=excluded.text, content_sha256=excluded.content_sha256,
+                       raw_sha256=excluded.raw_sha256, tagger_version=excluded.tagger_version,
+                       updated_at=excluded.updated_at""",
+                (doc.doc_id, doc.source, doc.locator, doc.kind.value, doc.url, doc.title, doc.site, doc.author,
+                 doc.published, doc.lang, doc.text, doc.content_sha256, doc.raw_sha256, tagger_version,
+                 now, now),
+            )
+            for m in processed.mentions:
+                eid = m.entity_id
+                c.execute("INSERT OR IGNORE INTO entities(entity_id, type, canonical) VALUES (?,?,?)",
+                          (eid, m.label, m.canonical))
+                c.execute("INSERT OR IGNORE INTO aliases(entity_id, alias) VALUES (?,?)",
+                          (eid, " ".join(m.text.split())))
+                c.execute("INSERT OR IGNORE INTO mentions(doc_id, entity_id, text, start, end) VALUES (?,?,?,?,?)",
+                          (doc.doc_id, eid, m.text, m.start, m.end))
+            for claim, vector in zip(processed.claims, vectors, strict=True):
+                c.execute(
+                    """INSERT INTO claims(claim_id, doc_id, seq, text, start, end, context_start, context_end,
+                           embedding, indexed) VALUES (?,?,?,?,?,?,?,?,?,0)""",
+                    (claim.claim_id, doc.doc_id, claim.seq, claim.text, claim.start, claim.end,
+                     claim.context_start, claim.context_end, np.asarray(vector, dtype=np.float32).tobytes()),
+                )
+                c.execute("DELETE FROM tombstones WHERE claim_id = ?", (claim.claim_id,))
+                c.execute("INSERT INTO claims_fts(claim_id, text) VALUES (?,?)", (claim.claim_id, claim.text))
+                c.executemany(
+                    "INSERT OR IGNORE INTO claim_entities(claim_id, entity_id) VALUES (?,?)",
+                    [(claim.claim_id, m.entity_id) for m in claim.mentions],
+                )
+        return status
+
+    def touch(self, doc_id: str, raw_sha256: str, now: str) -> None:
+        """An unchanged document was seen again: keep its latest snapshot hash."""
+        self.conn.execute("UPDATE documents SET raw_sha256 = ?, updated_at = ? WHERE doc_id = ?",
+                          (raw_sha256, now, doc_id))
+
+    def put_snapshot(self, root: Path, raw: Fetched, doc_id: str) -> str:
+        """Keep the raw bytes, content-addressed by SHA-256 (write-once; same bytes, one file)."""
+        sha = raw.sha256
+        target = root / sha[:2] / sha
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(raw.body)
+            tmp.replace(target)
+        self.conn.execute(
+            """INSERT OR IGNORE INTO snapshots(sha256, doc_id, source, url, status, content_type, headers,
+                   fetched_at, size) VALUES (?,?,?,?,?,?,?,?,?)""",
+            (sha, doc_id, raw.source, raw.url, raw.status, raw.content_type,
+             json.dumps(dict(raw.headers)) if raw.headers else None, raw.fetched_at, len(raw.body)),
+        )
+        return sha
+
+    # -- vector-index bookkeeping ----------------------------------------------------------
+
+    def pending(self, batch: int = 512) -> Iterator[list[tuple[str, bytes, dict[str, Any]]]]:
+        """Claims not yet in the vector index, in batches: (claim_id, embedding bytes, metadata)."""
+        while True:
+            rows = self.conn.execute(
+                """SELECT c.claim_id, c.embedding, c.doc_id, COALESCE(d.published, '') AS published
+                   FROM claims c JOIN documents d USING (doc_id)
+                   WHERE c.indexed = 0 LIMIT ?""", (batch,),
+            ).fetchall()
+            if not rows:
+                return
+            yield [(r["claim_id"], r["embedding"], {"doc_id": r["doc_id"], "published": r["published"]})
+                   for r in rows]
+
+    def mark_indexed(self, claim_ids: Sequence[str]) -> None:
+        self.conn.executemany("UPDATE claims SET indexed = 1 WHERE claim_id = ?", [(i,) for i in claim_ids])
+
+    def mark_all_unindexed(self) -> None:
+        self.conn.execute("UPDATE claims SET indexed = 0")
+        self.conn.execute("DELETE FROM tombstones")
+
+    def tombstones(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT claim_id FROM tombstones")]
+
+    def clear_tombstones(self, claim_ids: Sequence[str]) -> None:
+        self.conn.executemany("DELETE FROM tombstones WHERE claim_id = ?", [(i,) for i in claim_ids])
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        one = self.conn.execute
+        return {
+            "documents": one("SELECT COUNT(*) FROM documents").fetchone()[0],
+            "claims": one("SELECT COUNT(*) FROM claims").fetchone()[0],
+            "entities": one("SELECT COUNT(DISTINCT entity_id) FROM mentions").fetchone()[0],
+        }
+
+    def claim_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0])
+
+    def resolve_entity(self, etype: str, name: str) -> list[str]:
+        """Entity ids of ``etype`` whose canonical name or a seen alias equals ``name`` (any case)."""
+        rows = self.conn.execute(
+            """SELECT entity_id FROM entities WHERE type = ? AND canonical = ? COLLATE NOCASE
+               UNION SELECT a.entity_id FROM aliases a JOIN entities e USING (entity_id)
+               WHERE e.type = ? AND a.alias = ? COLLATE NOCASE""",
+            (etype, " ".join(name.split()), etype, " ".join(name.split())),
+        ).fetchall()
+        found = [r[0] for r in rows]
+        direct = entity_id(etype, name)
+        if not found and self.conn.execute("SELECT 1 FROM entities WHERE entity_id = ?", (direct,)).fetchone():
+            found = [direct]
+        return found
+
+    def closest_entities(self, etype: str, name: str, limit: int = 5) -> list[str]:
+        """Canonical names of ``etype`` sharing a word with ``name``, most-mentioned first."""
+        words = [w for w in name.split() if len(w) > 2] or [name]
+        clause = " OR ".join("e.canonical LIKE ?" for _ in words)
+        rows = self.conn.execute(
+            f"""SELECT e.canonical, COUNT(m.doc_id) n FROM entities e LEFT JOIN mentions m USING (entity_id)
+                WHERE e.type = ? AND ({clause}) GROUP BY e.entity_id ORDER BY n DESC LIMIT ?""",  # noqa: S608 - placeholders only
+            (etype, *[f"%{w}%" for w in words], limit),
+        ).fetchall()
+        if not rows:
+            rows = self.conn.execute(
+                """SELECT e.canonical, COUNT(m.doc_id) n FROM entities e LEFT JOIN mentions m USING (entity_id)
+                   WHERE e.type = ? GROUP BY e.entity_id ORDER BY n DESC LIMIT ?""", (etype, limit),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def filter_claims(self, entity_groups: Sequence[Sequence[str]], since: str | None,
+                      until: str | None) -> list[str]:
+        """Claim ids that mention one of each group's entity ids (AND across groups) and whose
+        document date lies in [since, until]. Dated filters exclude undated documents."""
+        sql = "SELECT c.claim_id FROM claims c JOIN documents d USING (doc_id) WHERE 1=1"
+        params: list[Any] = []
+        for group in entity_groups:
+            marks = ",".join("?" * len(group))
+            sql += f" AND c.claim_id IN (SELECT claim_id FROM claim_entities WHERE entity_id IN ({marks}))"
+            params.extend(group)
+        if since:
+            sql += " AND d.published >= ?"
+            params.append(since)
+        if until:
+            sql += " AND d.published <= ?"
+            params.append(until)
+        return [r[0] for r in self.conn.execute(sql, params)]
+
+    def embeddings(self, claim_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        ids: list[str] = []
+        blobs: list[bytes] = []
+        for chunk in _chunks(claim_ids, 900):
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                f"SELECT claim_id, embedding FROM claims WHERE claim_id IN ({marks}) AND embedding IS NOT NULL",  # noqa: S608
+                chunk,
+            ):
+                ids.append(r[0])
+                blobs.append(r[1])
+        if not blobs:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return ids, np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+
+    def claim_rows(self, claim_ids: Sequence[str]) -> dict[str, ClaimRow]:
+        out: dict[str, ClaimRow] = {}
+        for chunk in _chunks(claim_ids, 900):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"""SELECT c.claim_id, c.text, c.doc_id, c.start, c.end, c.context_start, c.context_end,
+                           d.source, d.url, d.title, d.published,
+                           substr(d.text, c.context_start + 1, c.context_end - c.context_start) AS context
+                    FROM claims c JOIN documents d USING (doc_id) WHERE c.claim_id IN ({marks})""",  # noqa: S608
+                chunk,
+            ).fetchall()
+            ents: dict[str, dict[str, list[str]]] = {}
+            for r in self.conn.execute(
+                f"""SELECT ce.claim_id, e.type, e.canonical FROM claim_entities ce
+                    JOIN entities e USING (entity_id) WHERE ce.claim_id IN ({marks})
+                    ORDER BY e.canonical""",  # noqa: S608
+                chunk,
+            ):
+                ents.setdefault(r[0], {}).setdefault(r[1], []).append(r[2])
+            for r in rows:
+                out[r["claim_id"]] = ClaimRow(
+                    claim_id=r["claim_id"], text=r["text"], doc_id=r["doc_id"], source=r["source"],
+                    url=r["url"], title=r["title"], published=r["published"], start=r["start"],
+                    end=r["end"], context=r["context"], entities=ents.get(r["claim_id"], {}),
+                )
+        return out
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def record_run(self, run_id: str, started_at: str, finished_at: str, report: dict[str, Any]) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO runs(run_id, started_at, finished_at, summary) VALUES (?,?,?,?)",
+                      (run_id, started_at, finished_at, json.dumps(report)))
+            c.executemany(
+                "INSERT INTO run_sources(run_id, source, status, reason, detail, doc_id) VALUES (?,?,?,?,?,?)",
+                [(run_id, s["source"], s["status"], s.get("reason"), s.get("detail"), s.get("doc_id"))
+                 for s in report.get("sources", [])],
+            )
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

