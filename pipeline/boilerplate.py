@@ -65,11 +65,13 @@ def _is_heading(line: str) -> bool:
     return 0 < len(words) <= 8 and not line.rstrip().endswith((".", "?", "!", ":", "”", '"'))
 
 
-def clean_lines(text: str) -> str:
+def clean_lines(text: str, *, dedupe: bool = True) -> str:
     """Drop furniture lines and trailing furniture blocks; collapse repeated lines.
 
     Works line by line on a text whose paragraphs are separated by newlines; returns the kept lines
-    joined by blank lines (one paragraph per line).
+    joined by blank lines (one paragraph per line). ``dedupe`` drops a long line seen before; off
+    for HTML, where trafilatura has the DOM and a repeated paragraph is more often real content
+    (measured: it cost 0.4 points of recall on the extraction benchmark).
     """
     lines = [ln.strip() for ln in text.splitlines()]
     total = sum(len(ln) for ln in lines) or 1
@@ -86,7 +88,7 @@ def clean_lines(text: str) -> str:
         if any(rx.match(line) for rx in LINE_RES):
             continue
         key = " ".join(line.lower().split())
-        if len(key) > 30:
+        if dedupe and len(key) > 30:
             if key in seen_long:  # the same republication line or caption twice
                 continue
             seen_long.add(key)

@@ -7,6 +7,7 @@ Hugging Face hub forced offline; it loads once, lazily, on first use or ``warm_u
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,15 @@ class Embedder:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._model: Any = None
+        self._lock = threading.Lock()
         self.name = MODEL_NAME if not settings.embed_model else settings.embed_model
 
     def warm_up(self) -> None:
-        if self._model is not None:
-            return
+        with self._lock:  # the CLI warms models in a thread while Prefect starts
+            if self._model is None:
+                self._load()
+
+    def _load(self) -> None:
         apply_offline_env()
         path = resolve_model_path(self.settings.embed_model)
         from sentence_transformers import SentenceTransformer

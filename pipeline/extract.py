@@ -25,7 +25,7 @@ from pipeline.errors import SourceError
 from pipeline.language import detect_language
 from pipeline.records import Document, Fetched, SkipReason, SourceKind
 
-MIN_WORDS = 20
+MIN_WORDS = 10
 """A document with fewer words of main text than this is treated as empty or boilerplate-only."""
 
 FRONT_MATTER_RE = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
@@ -103,13 +103,13 @@ def _date(value: Any) -> str | None:
 def _extract_html(raw: Fetched) -> dict[str, Any]:
     import trafilatura  # heavy-ish import kept out of module import time
 
-    html = decode(raw)
+    html = decode(raw)  # checks for binary data; trafilatura gets the bytes and sniffs the charset itself
     result = trafilatura.extract(
-        html, url=raw.url, output_format="json", with_metadata=True,
+        raw.body, url=raw.url, output_format="json", with_metadata=True,
         include_comments=False, include_tables=True, deduplicate=False,
     )
     data: dict[str, Any] = json.loads(result) if result else {}
-    text = clean_lines(normalise_text(data.get("text") or ""))
+    text = clean_lines(normalise_text(data.get("text") or ""), dedupe=False)
     return {
         "text": text,
         "had_markup": bool(re.search(r"<(body|div|p)\b", html[:200000], re.IGNORECASE)),

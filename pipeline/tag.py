@@ -12,6 +12,7 @@ on first use or ``warm_up()``; nothing heavy happens at import.
 from __future__ import annotations
 
 import importlib.util
+import threading
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class Tagger:
         self.settings = settings
         self._kb = kb
         self._nlp: Any = None
+        self._lock = threading.Lock()
         self._matchers: Any = None
         self.package = ""
 
@@ -95,8 +97,11 @@ class Tagger:
         return f"{self.package}-{self._nlp.meta.get('version')}+kb{self.kb.version}+rules3"
 
     def warm_up(self) -> None:
-        if self._nlp is not None:
-            return
+        with self._lock:  # the CLI warms models in a thread while Prefect starts
+            if self._nlp is None:
+                self._load()
+
+    def _load(self) -> None:
         import spacy
         from spacy.matcher import Matcher, PhraseMatcher
 

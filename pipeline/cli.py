@@ -1,0 +1,326 @@
+"""The ``dualuse`` command line: a thin adapter over the library.
+
+Every ``DualuseError`` is translated here, once, into one line on stderr and an exit code
+(1 for failures, 2 for usage errors). Heavy modules are imported inside commands, so ``--help``
+and argument errors are instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline.errors import DualuseError
+from pipeline.settings import PROJECT_ROOT, Settings, apply_offline_env
+
+DEMO_DIR = PROJECT_ROOT / "corpus" / "demo"
+DEMO_QUERIES = (
+    ("which vendors' DNA equipment reached police in Xinjiang?", {}),
+    ("police bought DNA equipment through resellers", {"company": ("Promega",)}),
+    ("spyware used to hack journalists' phones", {}),
+    ("cameras that detect Uyghur faces", {}),
+)
+
+
+class Group(click.Group):
+    """Translates library errors into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DualuseError as exc:
+            click.echo(f"error: {exc.one_line()}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj["settings"]
+    return settings
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=None))
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="DUALUSE_HOME",
+              help="Data directory (store, index, snapshots). Default: ./data in a checkout.")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """dualuse: evidence search over coverage of technology used against people."""
+    apply_offline_env()
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = Settings.load(home=home)
+
+
+# ---------------------------------------------------------------------------------------------
+# ingest
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.option("--no-prefect", is_flag=True, help="Run the stages in-process without a Prefect flow run.")
+@click.pass_context
+def ingest(ctx: click.Context, sources: tuple[str, ...], as_json: bool, no_prefect: bool) -> None:
+    """Ingest files, directories (recursive) and http(s) URLs.
+
+    Exit status: 0 when every source was handled (added, updated, unchanged or skipped with a
+    reason), 1 when any failed, 2 for usage errors."""
+    report = run_ingest(_settings(ctx), list(sources), use_prefect=not no_prefect)
+    _print_report(report, as_json)
+    ctx.exit(0 if report["failed"] == 0 else 1)
+
+
+def run_ingest(settings: Settings, sources: list[str], *, use_prefect: bool = True) -> dict[str, Any]:
+    from pipeline.ingest import Pipeline
+
+    settings.ensure_home()
+    pipe = Pipeline(settings)
+    # Load the models while Prefect's temporary API server starts: the two waits overlap.
+    warm = threading.Thread(target=pipe.warm_up, daemon=True)
+    warm.start()
+    try:
+        if use_prefect:
+            from flows.prefect_env import configure_prefect
+
+            configure_prefect(settings)
+            from flows.ingest import ingest_flow
+
+            report: dict[str, Any] = ingest_flow(sources=sources, pipeline=pipe)
+        else:
+            from pipeline.ingest import ingest as ingest_lib
+
+            report = ingest_lib(sources, settings, pipeline=pipe, progress=_progress_line).to_json()
+    finally:
+        pipe.close()
+    return report
+
+
+def _progress_line(result: Any) -> None:
+    if sys.stderr.isatty():
+        click.echo(f"  {result.status:<9} {result.source}", err=True)
+
+
+def _print_report(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _emit_json(report)
+        return
+    keys = ("added", "updated", "unchanged", "skipped", "failed")
+    click.echo("documents: " + ", ".join(f"{report[k]} {k}" for k in keys))
+    for s in report["sources"]:
+        if s["status"] in ("skipped", "failed"):
+            click.echo(f"  {s['status']} [{s.get('reason')}] {s['source']}: {s.get('detail')}")
+
+
+# ---------------------------------------------------------------------------------------------
+# search
+
+
+@main.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", default=10, show_default=True, type=int, help="Number of claims to show.")
+@click.option("--company", multiple=True, help="Only claims naming this company (repeatable: AND).")
+@click.option("--product", multiple=True, help="Only claims naming this product.")
+@click.option("--agency", multiple=True, help="Only claims naming this agency.")
+@click.option("--region", multiple=True, help="Only claims naming this region.")
+@click.option("--since", help="Only documents published on or after YYYY-MM-DD.")
+@click.option("--until", help="Only documents published on or before YYYY-MM-DD.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search(ctx: click.Context, query: tuple[str, ...], limit: int, company: tuple[str, ...],
+           product: tuple[str, ...], agency: tuple[str, ...], region: tuple[str, ...],
+           since: str | None, until: str | None, as_json: bool) -> None:
+    """Semantic search over claims, with cited passages."""
+    from pipeline.ingest import Pipeline
+    from pipeline.render import hits_text
+    from pipeline.search import SearchQuery
+    from pipeline.search import search as run_search
+
+    settings = _settings(ctx)
+    text = " ".join(query)
+    filters = {k: v for k, v in (("company", company), ("product", product), ("agency", agency),
+                                 ("region", region)) if v}
+    q = SearchQuery(text=text, limit=limit, filters=filters, since=since, until=until).validated()
+    pipe = Pipeline(settings)
+    try:
+        hits = run_search(q, pipe.store, pipe.index, pipe.embedder, settings)
+    finally:
+        pipe.close()
+    if as_json:
+        _emit_json({"query": q.text, "hits": [h.to_json() for h in hits]})
+    else:
+        click.echo(hits_text(q.text, hits))
+
+
+# ---------------------------------------------------------------------------------------------
+# tag, stats, reindex
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per input (the only format for now).")
+@click.pass_context
+def tag(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+    """Tag entities in files without storing anything."""
+    from pipeline.errors import SourceError
+    from pipeline.extract import extract
+    from pipeline.fetch import expand_sources, load
+    from pipeline.tag import Tagger
+
+    settings = _settings(ctx)
+    tagger = Tagger(settings)
+    failed = False
+    for source in expand_sources(paths):
+        try:
+            doc = extract(load(source, settings))
+        except SourceError as exc:
+            click.echo(f"error: {exc.one_line()}", err=True)
+            failed = True
+            continue
+        result = tagger.tag(doc.text)
+        row = {
+            "id": Path(source).stem if "://" not in source else doc.doc_id,
+            "source": source,
+            "entities": [{"text": m.text, "label": m.label, "canonical": m.canonical,
+                          "start": m.start, "end": m.end} for m in result.mentions],
+        }
+        if as_json:
+            _emit_json(row)
+        else:
+            click.echo(f"{source}:")
+            for e in row["entities"]:
+                click.echo(f"  {e['label']:<9} {e['text']}  -> {e['canonical']}  [{e['start']}:{e['end']}]")
+    ctx.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Counts of documents, claims and entities in the store."""
+    from pipeline.store import Store
+
+    settings = _settings(ctx)
+    settings.ensure_home()
+    store = Store(settings.db_path)
+    try:
+        counts = store.stats()
+    finally:
+        store.close()
+    if as_json:
+        _emit_json(counts)
+    else:
+        click.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + f"  ({settings.home})")
+
+
+@main.command()
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the vector index from the canonical store."""
+    from pipeline.index import VectorIndex, rebuild
+    from pipeline.store import Store
+
+    settings = _settings(ctx)
+    settings.ensure_home()
+    store = Store(settings.db_path)
+    try:
+        n = rebuild(store, VectorIndex(settings.chroma_path))
+    finally:
+        store.close()
+    click.echo(f"reindexed {n} claims")
+
+
+# ---------------------------------------------------------------------------------------------
+# demo, doctor
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Ingest the bundled demo corpus and run a few example searches."""
+    from pipeline.ingest import Pipeline
+    from pipeline.render import hits_text
+    from pipeline.search import SearchQuery
+    from pipeline.search import search as run_search
+
+    settings = _settings(ctx)
+    notes = sorted(str(p) for p in DEMO_DIR.glob("*.md"))
+    click.echo(f"Ingesting {len(notes)} demo notes from {DEMO_DIR} into {settings.home} ...")
+    report = run_ingest(settings, notes)
+    _print_report(report, as_json=False)
+    pipe = Pipeline(settings)
+    try:
+        for text, filters in DEMO_QUERIES:
+            label = text + "".join(f"  [--{k} {' '.join(v)}]" for k, v in filters.items())
+            click.echo(f"\n=== dualuse search \"{label}\" --limit 3\n")
+            hits = run_search(SearchQuery(text, 3, filters), pipe.store, pipe.index, pipe.embedder, settings)
+            click.echo(hits_text(text, hits))
+    finally:
+        pipe.close()
+    click.echo("\nTry your own: dualuse search \"...\" [--company X] [--region X] [--json]")
+
+
+@main.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check that models load offline, the store opens and Prefect runs."""
+    from pipeline.doctor import run_checks
+
+    ok = True
+    for name, passed, detail in run_checks(_settings(ctx)):
+        ok &= passed
+        click.echo(f"{'ok  ' if passed else 'FAIL'}  {name}: {detail}")
+    ctx.exit(0 if ok else 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# measurement
+
+
+@main.command()
+@click.option("--claims", "n_claims", default=100000, show_default=True,
+              help="Synthetic index size for search latency.")
+@click.option("--docs", "n_docs", default=200, show_default=True, help="Generated documents for stage throughput.")
+@click.option("--queries", "n_queries", default=200, show_default=True, help="Queries per latency measurement.")
+@click.option("--skip-cold", is_flag=True, help="Skip the cold-process timings.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def bench(ctx: click.Context, n_claims: int, n_docs: int, n_queries: int, skip_cold: bool, as_json: bool) -> None:
+    """Measure throughput per stage, search latency and peak memory; prints JSON."""
+    from pipeline.bench import run_bench
+
+    result = run_bench(_settings(ctx), n_claims=n_claims, n_docs=n_docs, n_queries=n_queries,
+                       cold=not skip_cold, log=lambda msg: click.echo(msg, err=True))
+    click.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@main.command(name="eval")
+@click.argument("what", type=click.Choice(["entities", "retrieval", "extraction", "all"]), default="all")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--check", is_flag=True, help="Exit 1 if any figure is below its floor in models/quality_floors.json.")
+@click.pass_context
+def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool) -> None:
+    """Measure quality on ../shared: entities and retrieval on the dev set, extraction on the benchmark."""
+    from pipeline.evaluation.report import run_eval
+
+    result, failures = run_eval(_settings(ctx), what)
+    if as_json:
+        _emit_json(result)
+    else:
+        click.echo(json.dumps(result, indent=2))
+    for f in failures:
+        click.echo(f"below floor: {f}", err=True)
+    ctx.exit(1 if check and failures else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
