@@ -113,8 +113,12 @@ class Tagger:
         for ent in self.kb.entities.values():
             label = f"KB_{ent.etype}"
             forms = [f.translate(NLP_TRANSLATE) for f in ent.surface_forms]
+            if ent.etype == "region":  # "Waltham, Mass." names two places; match each on its own
+                forms = [f for f in forms if ", " not in f]
             exact.add(label, [nlp.make_doc(f) for f in forms])
-            multi = [f for f in forms if " " in f and len(f) >= 8]
+            # Case-folded matching for long multi-word names, except products: "PowerPlex 21 system"
+            # is the product "PowerPlex 21" plus a generic word, not the product line's full name.
+            multi = [f for f in forms if " " in f and len(f) >= 8] if ent.etype != "product" else []
             if multi:
                 folded.add(label, [nlp.make_doc(f) for f in multi])
         tokens = Matcher(nlp.vocab)
@@ -212,8 +216,9 @@ class Tagger:
         if not surface.strip() or not any(ch.isalpha() for ch in surface):
             return None
         kb = self.kb
-        if kb.is_nonentity(surface) or is_generic_government(clean_surface(surface)):
-            return None
+        if kb.is_nonentity(surface) or is_generic_government(clean_surface(surface)) \
+                or all(kb.is_nonentity(w) for w in surface.split()):
+            return None  # demonyms and group names, alone or strung together ("Muslim Uyghurs")
         label_ = span.label_
         if label_ in NER_KEEP and any(t.pos_ in ("VERB", "AUX") and not t.is_title for t in span) \
                 or (label_ == "ORG" and sum(t.pos_ in ("VERB", "AUX") for t in span) > 1):

@@ -1,0 +1,68 @@
+"""``dualuse eval``: run the quality measurements and compare them with the pinned floors.
+
+The floors in ``models/quality_floors.json`` are the golden-corpus gate: a change that lowers a
+figure below its floor fails ``dualuse eval --check`` (and the gate test) until the floor is
+lowered on purpose, in the same commit, with the reason in its message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.evaluation.devset import require_shared
+from pipeline.settings import MODELS_DIR, Settings
+
+FLOORS_PATH = MODELS_DIR / "quality_floors.json"
+
+
+def load_floors() -> dict[str, dict[str, float]]:
+    data: dict[str, dict[str, float]] = json.loads(FLOORS_PATH.read_text(encoding="utf-8"))
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def flatten(result: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The figures the floors name, as {section: {metric: value}}."""
+    flat: dict[str, dict[str, float]] = {}
+    if "entities" in result:
+        flat["entities"] = {f"{cls}_f1": v["f1"] for cls, v in result["entities"].items()}
+    if "retrieval" in result:
+        r = result["retrieval"]
+        flat["retrieval"] = {"judged_pool_ndcg@10": r["judged_pool"]["ndcg@10"],
+                             "all_claims_ndcg@10": r["all_claims"]["ndcg@10"]}
+    if "extraction" in result:
+        flat["extraction"] = {"f1": result["extraction"]["dualuse"]["f1"]}
+    return flat
+
+
+def below_floors(result: dict[str, Any]) -> list[str]:
+    failures = []
+    floors = load_floors()
+    for section, figures in flatten(result).items():
+        for metric, floor in floors.get(section, {}).items():
+            value = figures.get(metric)
+            if value is not None and value < floor:
+                failures.append(f"{section}.{metric} = {value:.4f} < floor {floor:.4f}")
+    return failures
+
+
+def run_eval(settings: Settings, what: str = "all") -> tuple[dict[str, Any], list[str]]:
+    shared = require_shared()
+    result: dict[str, Any] = {}
+    tagger = None
+    if what in ("entities", "all"):
+        from pipeline.evaluation.entities import evaluate_entities
+        from pipeline.tag import Tagger
+
+        tagger = Tagger(settings)
+        result["entities"] = evaluate_entities(tagger, settings)["scores"]
+    if what in ("retrieval", "all"):
+        from pipeline.evaluation.retrieval import evaluate_retrieval
+        from pipeline.ingest import Pipeline
+
+        result["retrieval"] = evaluate_retrieval(settings, Pipeline(settings, tagger=tagger))
+    if what in ("extraction", "all"):
+        from pipeline.evaluation.extraction import evaluate_extraction
+
+        result["extraction"] = evaluate_extraction(shared / "article-extraction-benchmark")
+    return result, below_floors(result)

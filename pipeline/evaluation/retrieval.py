@@ -1,0 +1,76 @@
+"""Claim retrieval on the dev set: nDCG@10, Recall@10 and MRR over the 15 graded queries
+(shared ``ir_score.py``).
+
+The dev documents are ingested into a scratch home; each gold claim (a quoted sentence) is matched
+to the stored claim that overlaps its quote in the same document; rankings are over all stored
+claims of the dev set, so a non-gold sentence ranked high costs a place ("all claims", strict), and
+over the 25 judged claims alone ("judged pool": non-gold sentences removed from the ranking, which
+is how the queries were judged: each against all 25 claims).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pipeline.evaluation.devset import load_scorer, read_jsonl, require_shared
+from pipeline.ingest import Pipeline, ingest
+from pipeline.search import SearchQuery, search
+from pipeline.settings import Settings
+
+RANK_DEPTH = 50
+
+
+def _norm(s: str) -> str:
+    return " ".join(s.replace("\u00a0", " ").split())
+
+
+def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None) -> dict[str, Any]:
+    shared = require_shared()
+    devset = shared / "devset"
+    scorer = load_scorer("ir_score")
+    with tempfile.TemporaryDirectory(prefix="dualuse-eval-") as tmp:
+        scratch = replace(settings, home=Path(tmp))
+        pipe = Pipeline(scratch, tagger=pipeline.tagger if pipeline else None,
+                        embedder=pipeline.embedder if pipeline else None)
+        try:
+            ingest([str(devset / "docs")], scratch, pipeline=pipe)
+            gold_of = _match_gold(pipe, read_jsonl(devset / "claims.jsonl"))
+            qrels, run = {}, {}
+            for q in read_jsonl(devset / "queries.jsonl"):
+                qrels[q["qid"]] = q["relevant_claims"]
+                hits = search(SearchQuery(q["q"], RANK_DEPTH), pipe.store, pipe.index, pipe.embedder, scratch)
+                run[q["qid"]] = [gold_of.get(h.row.claim_id, h.row.claim_id) for h in hits]
+        finally:
+            pipe.close()
+    gold_ids = set(gold_of.values())
+    pooled = {qid: [c for c in ranked if c in gold_ids] for qid, ranked in run.items()}
+    return {
+        "judged_pool": {k: round(v, 4) for k, v in scorer.evaluate(qrels, pooled).items()},
+        "all_claims": {k: round(v, 4) for k, v in scorer.evaluate(qrels, run).items()},
+        "queries": len(qrels),
+        "gold_claims_matched": len(gold_ids),
+    }
+
+
+def _match_gold(pipe: Pipeline, gold: list[dict[str, Any]]) -> dict[str, str]:
+    """stored claim id -> gold claim id, by the largest overlap of the quote within its document."""
+    conn = pipe.store.conn
+    out: dict[str, str] = {}
+    for g in gold:
+        quote = _norm(g["quote"])
+        rows = conn.execute(
+            "SELECT c.claim_id, c.text FROM claims c JOIN documents d USING (doc_id) WHERE d.source LIKE ?",
+            (f"%{g['doc']}%",),
+        ).fetchall()
+        best, best_len = None, 0
+        for cid, text in rows:
+            t = _norm(text)
+            overlap = len(t) if t in quote else len(quote) if quote in t else 0
+            if overlap > best_len:
+                best, best_len = cid, overlap
+        if best is not None:
+            out[best] = g["id"]
+    return out
