@@ -18,7 +18,8 @@ LINE_PATTERNS = [
     r"^(this|our) (web)?site uses cookies\b.*",
     r".*\b(accept|use of|consent to) (our |the )?cookies\b.*",
     r"^by (continuing to use|using) (this|our) (web)?site\b.*",
-    r"^(this|the) (article|story|piece|report) (was|is) (originally |first )?(published|posted|republished) (in|on|by|with)\b.*",
+    r"^(this|the) (article|story|piece|report) (was|is) (originally |first )?"
+    r"(published|posted|republished) (in|on|by|with)\b.*",
     r"^(originally )?(published|republished) (with permission )?(in|on|by) [A-Z].{0,80}$",
     r"^read (the )?(more|full (story|article)|news source|original( article)?)\b.{0,40}$",
     r"^(share|tweet|email|print)( (this|on \w+))?( (article|story|page))?:?$",
@@ -40,10 +41,12 @@ LINE_RES = [re.compile(p, re.IGNORECASE) for p in LINE_PATTERNS]
 # A line matching one of these opens a trailing block (comments, site widget, publisher blurb):
 # everything from it to the end is furniture, when it sits in the last part of the text.
 TAIL_START_PATTERNS = [
-    r"^(leave a (reply|comment)|(\d+ )?comments?( \(\d+\))?|post a comment|join the (conversation|discussion))$",
+    r"^(leave a (reply|comment)|(\d+ )?comments?( \(\d+\))?|post a comment|"
+    r"join the (conversation|discussion))$",
     r"^about (the |this )?[A-Z][\w&'’.\- ]{1,60}$",
     r"^about the (author|authors|writer)s?\b.*",
-    r"^(related|recommended|more from .{1,40}|you (may|might) also like|further reading)( (articles|stories|posts|reading))?:?$",
+    r"^(related|recommended|more from .{1,40}|you (may|might) also like|further reading)"
+    r"( (articles|stories|posts|reading))?:?$",
 ]
 TAIL_RES = [re.compile(p, re.IGNORECASE) for p in TAIL_START_PATTERNS]
 

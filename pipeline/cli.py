@@ -19,7 +19,7 @@ from pipeline.errors import DualuseError
 from pipeline.settings import PROJECT_ROOT, Settings, apply_offline_env
 
 DEMO_DIR = PROJECT_ROOT / "corpus" / "demo"
-DEMO_QUERIES = (
+DEMO_QUERIES: tuple[tuple[str, dict[str, tuple[str, ...]]], ...] = (
     ("which vendors' DNA equipment reached police in Xinjiang?", {}),
     ("police bought DNA equipment through resellers", {"company": ("Promega",)}),
     ("spyware used to hack journalists' phones", {}),
@@ -187,7 +187,7 @@ def tag(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
             failed = True
             continue
         result = tagger.tag(doc.text)
-        row = {
+        row: dict[str, Any] = {
             "id": Path(source).stem if "://" not in source else doc.doc_id,
             "source": source,
             "entities": [{"text": m.text, "label": m.label, "canonical": m.canonical,

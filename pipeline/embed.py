@@ -71,4 +71,5 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, query: str) -> np.ndarray:
-        return self.embed([query])[0]
+        vector: np.ndarray = self.embed([query])[0]
+        return vector

@@ -180,7 +180,7 @@ class Fetcher:
         except (socket.gaierror, UnicodeError) as exc:
             raise FetchError(source, SkipReason.UNREACHABLE, f"cannot resolve host '{host}'",
                              hint="check the URL or your network", retryable=True) from exc
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
         for ip in addresses:
             why = _address_blocked(ip, self.settings.allow_private)
             if why:

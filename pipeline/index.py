@@ -41,7 +41,7 @@ class VectorIndex:
                     settings=ChromaSettings(anonymized_telemetry=False, allow_reset=True),
                 )
                 self._collection = self._open()
-            except Exception as exc:  # noqa: BLE001 - chromadb raises many types; report one way
+            except Exception as exc:
                 raise StoreError(f"cannot open the vector index at {self.path}: {exc}",
                                  hint="run 'dualuse reindex' to rebuild it from the store") from exc
         return self._collection

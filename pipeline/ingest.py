@@ -119,7 +119,7 @@ class Pipeline:
             return self.save(processed)
         except SourceError as exc:
             return outcome(source, exc)
-        except Exception as exc:  # noqa: BLE001 - a bug in one stage must not stop the batch
+        except Exception as exc:
             log.exception("unexpected error on %s", source)
             return SourceResult(source=source, status="failed", reason=SkipReason.FAILED.value,
                                 detail=f"internal error: {type(exc).__name__}: {exc}")

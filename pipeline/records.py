@@ -16,7 +16,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 ENTITY_TYPES = ("company", "product", "agency", "region")
 """The four types the pipeline is built around; filters and the search JSON use exactly these."""
@@ -45,13 +45,13 @@ def entity_id(etype: str, canonical: str) -> str:
     return f"{etype}:{slug(canonical)}"
 
 
-class SourceKind(str, Enum):
+class SourceKind(StrEnum):
     HTML = "html"
     PDF = "pdf"
     TEXT = "text"
 
 
-class SkipReason(str, Enum):
+class SkipReason(StrEnum):
     """Why a source produced no document. Counted and reported, never silent."""
 
     MISSING = "missing"  # path does not exist

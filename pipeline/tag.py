@@ -12,8 +12,8 @@ on first use or ``warm_up()``; nothing heavy happens at import.
 from __future__ import annotations
 
 import importlib.util
-import threading
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -156,7 +156,8 @@ class Tagger:
         # ingest keeps flat memory; everything leaves the zone as plain records.
         with nlp.memory_zone():
             pieces = (clean[s:e] for s, e in paragraphs)
-            for (pstart, _pend), doc in zip(paragraphs, nlp.pipe(pieces, batch_size=self.settings.tag_batch_size)):
+            docs = nlp.pipe(pieces, batch_size=self.settings.tag_batch_size)
+            for (pstart, _pend), doc in zip(paragraphs, docs, strict=True):
                 for sent in doc.sents:
                     s, e = _trim(text, pstart + sent.start_char, pstart + sent.end_char)
                     if e > s:
@@ -220,7 +221,7 @@ class Tagger:
                 or (span.label_ != "FORCE" and all(kb.is_nonentity(w) for w in surface.split())):
             return None  # demonyms and group names, alone or strung together ("Muslim Uyghurs")
         label_ = span.label_
-        if label_ in NER_KEEP and any(t.pos_ in ("VERB", "AUX") and not t.is_title for t in span) \
+        if (label_ in NER_KEEP and any(t.pos_ in ("VERB", "AUX") and not t.is_title for t in span)) \
                 or (label_ == "ORG" and sum(t.pos_ in ("VERB", "AUX") for t in span) > 1):
             return None  # a headline or clause caught as a name ("Security State Is Using ...")
         known = kb.lookup(surface)

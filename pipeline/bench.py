@@ -1,0 +1,263 @@
+"""``dualuse bench``: throughput per stage, search latency at a given index size, peak memory, and
+the wall time of cold CLI processes. Prints JSON; never used in timed test assertions.
+
+The stage corpus is generated (news-like paragraphs naming vendors, products, agencies and places
+drawn from the knowledge base), so the figures are reproducible anywhere. The latency index is
+synthetic too: real embeddings of generated sentences, mixed and perturbed to reach ``n_claims``
+vectors, stored in a scratch home through the same store and index code the pipeline uses.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.settings import Settings
+
+TEMPLATES = (
+    "{company} sold {product} systems to the {agency} in {region} in {year}, according to procurement records.",
+    "The {agency} bought equipment from {company} through a local distributor, documents show.",
+    "{company} said in a statement that it does not sell {product} to police in {region}.",
+    "Researchers found that {product}, made by {company}, was used to monitor journalists in {region}.",
+    "Lawmakers asked the {agency} to explain why {company} continued to supply customers in {region}.",
+    "A spokesperson for {company} declined to comment on the contract with the {agency}.",
+    "The deal, worth about ${amount} million, included training for officers of the {agency} in {region}.",
+    "Human rights groups said the {agency} used {product} to profile minorities in {region}.",
+)
+
+
+def _pick(rng: random.Random, items: list[str]) -> str:
+    return items[rng.randrange(len(items))]
+
+
+def generate_docs(n: int, seed: int = 7, paragraphs: int = 6) -> list[str]:
+    from pipeline.kb import load_kb
+
+    kb = load_kb()
+    by_type: dict[str, list[str]] = {}
+    for ent in kb.entities.values():
+        by_type.setdefault(ent.etype, []).append(ent.name)
+    rng = random.Random(seed)
+    docs = []
+    for _ in range(n):
+        paras = []
+        for _p in range(paragraphs):
+            sents = [
+                _pick(rng, list(TEMPLATES)).format(
+                    company=_pick(rng, by_type["company"]), product=_pick(rng, by_type["product"]),
+                    agency=_pick(rng, by_type["agency"]), region=_pick(rng, by_type["region"]),
+                    year=rng.randrange(2010, 2025), amount=rng.randrange(1, 90),
+                )
+                for _s in range(4)
+            ]
+            paras.append(" ".join(sents))
+        docs.append("\n\n".join(paras))
+    return docs
+
+
+def _rate(n_docs: int, words: int, seconds: float) -> dict[str, float]:
+    return {"seconds": round(seconds, 3), "docs_per_s": round(n_docs / seconds, 2),
+            "words_per_s": round(words / seconds, 1)}
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - started
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def bench_stages(settings: Settings, n_docs: int, log: Callable[[str], None]) -> dict[str, Any]:
+    from pipeline.claims import cut_claims
+    from pipeline.extract import extract
+    from pipeline.ingest import Pipeline, ingest
+    from pipeline.records import Fetched, SourceKind
+    from pipeline.tag import Tagger, resolve_spacy_package
+
+    texts = generate_docs(n_docs)
+    words = sum(len(t.split()) for t in texts)
+    html = [
+        f"<html><head><title>Bench {i}</title></head><body><article><h1>Bench {i}</h1>"
+        + "".join(f"<p>{p}</p>" for p in t.split("\n\n")) + "</article></body></html>"
+        for i, t in enumerate(texts)
+    ]
+    raws = [Fetched(source=f"bench-{i}.html", locator=f"bench-{i}", kind=SourceKind.HTML, body=h.encode())
+            for i, h in enumerate(html)]
+    log(f"bench: {n_docs} generated documents, {words} words")
+    docs, t_extract = _timed(lambda: [extract(r) for r in raws])
+
+    tagger = Tagger(settings)
+    tagger.warm_up()
+    tagged, t_tag = _timed(lambda: [tagger.tag(d.text) for d in docs])
+
+    import spacy
+
+    bare = spacy.load(resolve_spacy_package(settings.spacy_model))
+    _, t_bare = _timed(lambda: [d.ents for d in bare.pipe((d.text for d in docs), batch_size=16)])
+
+    claims = [cut_claims(d, t) for d, t in zip(docs, tagged, strict=True)]
+    claim_texts = [c.text for cs in claims for c in cs]
+    pipe = Pipeline(settings, tagger=tagger)
+    pipe.embedder.warm_up()
+    _, t_embed = _timed(lambda: pipe.embedder.embed(claim_texts))
+
+    with tempfile.TemporaryDirectory(prefix="dualuse-bench-") as tmp:
+        scratch = replace(settings, home=Path(tmp))
+        folder = Path(tmp) / "docs"
+        folder.mkdir()
+        for i, h in enumerate(html):
+            (folder / f"doc{i:05d}.html").write_text(h, encoding="utf-8")
+        e2e_pipe = Pipeline(scratch, tagger=tagger, embedder=pipe.embedder)
+        report, t_e2e = _timed(lambda: ingest([str(folder)], scratch, pipeline=e2e_pipe))
+        # index stage alone: rebuild the vector index from the stored claims
+        from pipeline.index import rebuild
+
+        n_indexed, t_index = _timed(lambda: rebuild(e2e_pipe.store, e2e_pipe.index))
+        e2e_pipe.close()
+    return {
+        "documents": n_docs, "words": words, "claims": len(claim_texts),
+        "extract": _rate(n_docs, words, t_extract),
+        "tag": _rate(n_docs, words, t_tag),
+        "tag_bare_en_core_web_sm": _rate(n_docs, words, t_bare),
+        "tag_speed_ratio_vs_bare": round(t_bare / t_tag, 3),
+        "embed": _rate(n_docs, words, t_embed) | {"claims_per_s": round(len(claim_texts) / t_embed, 1)},
+        "index": {"seconds": round(t_index, 3), "claims_per_s": round(n_indexed / t_index, 1)},
+        "end_to_end": _rate(n_docs, words, t_e2e) | {"added": report.count("added")},
+    }
+
+
+def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callable[[str], None]) -> dict[str, Any]:
+    from pipeline.embed import Embedder
+    from pipeline.index import VectorIndex, sync
+    from pipeline.search import SearchQuery, search
+    from pipeline.store import Store
+
+    embedder = Embedder(settings)
+    sentences = [s for t in generate_docs(60, seed=11) for s in t.replace("\n\n", " ").split(". ")]
+    base = embedder.embed(sentences)
+    rng = np.random.default_rng(3)
+    with tempfile.TemporaryDirectory(prefix="dualuse-bench-search-") as tmp:
+        scratch = replace(settings, home=Path(tmp))
+        store = Store(scratch.db_path)
+        index = VectorIndex(scratch.chroma_path)
+        log(f"bench: building a {n_claims}-claim index")
+        t0 = time.perf_counter()
+        selective = "company:bench-selective-vendor"
+        with store.transaction() as c:
+            c.execute("INSERT INTO entities(entity_id, type, canonical) VALUES (?, 'company', ?)",
+                      (selective, "Bench Selective Vendor"))
+            per_doc = 50
+            for d in range(0, n_claims, per_doc):
+                doc_id = f"bench{d:08d}"
+                c.execute(
+                    """INSERT INTO documents(doc_id, source, locator, kind, text, content_sha256, raw_sha256,
+                           tagger_version, ingested_at, updated_at, published)
+                       VALUES (?, ?, ?, 'text', '', '', '', 'bench', '', '', ?)""",
+                    (doc_id, f"bench/{doc_id}.txt", doc_id, f"20{10 + d % 15:02d}-01-01"),
+                )
+                idx = rng.integers(0, len(base), size=(min(per_doc, n_claims - d), 2))
+                mix = base[idx[:, 0]] + 0.5 * base[idx[:, 1]] + rng.normal(0, 0.02, (len(idx), base.shape[1]))
+                mix = (mix / np.linalg.norm(mix, axis=1, keepdims=True)).astype(np.float32)
+                for k, vec in enumerate(mix):
+                    cid = f"{doc_id}-{k:03d}"
+                    c.execute(
+                        """INSERT INTO claims(claim_id, doc_id, seq, text, start, end, context_start, context_end,
+                               embedding, indexed) VALUES (?, ?, ?, ?, 0, 0, 0, 0, ?, 0)""",
+                        (cid, doc_id, k, sentences[int(idx[k, 0])], vec.tobytes()),
+                    )
+                    if (d + k) % 1000 == 0:  # 0.1% of claims name the selective vendor
+                        c.execute("INSERT INTO claim_entities(claim_id, entity_id) VALUES (?, ?)", (cid, selective))
+        sync(store, index)
+        build_s = time.perf_counter() - t0
+        queries = [sentences[i] for i in rng.integers(0, len(sentences), size=n_queries)]
+        embedder.embed_query("warm up")
+
+        def latencies(filters: dict[str, tuple[str, ...]]) -> dict[str, float]:
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                search(SearchQuery(q, 10, filters), store, index, embedder, scratch)
+                times.append((time.perf_counter() - t) * 1000)
+            times.sort()
+            return {"p50_ms": round(statistics.median(times), 2),
+                    "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2)}
+
+        unfiltered = latencies({})
+        filtered = latencies({"company": ("Bench Selective Vendor",)})
+        recall = _recall_at_10(store, index, embedder, queries[:50])
+        store.close()
+    return {"claims": n_claims, "build_seconds": round(build_s, 1), "queries": n_queries,
+            "unfiltered": unfiltered, "selective_company_filter": filtered,
+            "hnsw_recall@10_vs_exact": recall}
+
+
+def _recall_at_10(store: Any, index: Any, embedder: Any, queries: list[str]) -> float:
+    ids, matrix = store.embeddings([r[0] for r in store.conn.execute("SELECT claim_id FROM claims")])
+    hits = 0
+    for q in queries:
+        v = embedder.embed_query(q)
+        exact = {ids[i] for i in np.argsort(-(matrix @ v))[:10]}
+        approx = {cid for cid, _ in index.query(v, 10)}
+        hits += len(exact & approx)
+    return round(hits / (10 * len(queries)), 4)
+
+
+def bench_cold(settings: Settings, log: Callable[[str], None]) -> dict[str, float]:
+    """Wall time of fresh processes: a search on a small store, and an ingest of one small file."""
+    demo = Path(__file__).resolve().parent.parent / "corpus" / "demo"
+    note = sorted(demo.glob("*.md"))[0]
+    with tempfile.TemporaryDirectory(prefix="dualuse-bench-cold-") as tmp:
+        cmd = [sys.executable, "-m", "pipeline.cli", "--home", tmp]
+        log("bench: cold ingest (first run creates Prefect's database)")
+        t = time.perf_counter()
+        subprocess.run([*cmd, "ingest", str(note)], check=True, capture_output=True)
+        first = time.perf_counter() - t
+        second_note = sorted(demo.glob("*.md"))[1]
+        t = time.perf_counter()
+        subprocess.run([*cmd, "ingest", str(second_note)], check=True, capture_output=True)
+        again = time.perf_counter() - t
+        t = time.perf_counter()
+        subprocess.run([*cmd, "ingest", "--no-prefect", str(sorted(demo.glob("*.md"))[2])], check=True,
+                       capture_output=True)
+        no_prefect = time.perf_counter() - t
+        t = time.perf_counter()
+        subprocess.run([*cmd, "search", "DNA sequencers sold to police", "--json"], check=True, capture_output=True)
+        search_s = time.perf_counter() - t
+        t = time.perf_counter()
+        subprocess.run([*cmd, "--help"], check=True, capture_output=True)
+        help_s = time.perf_counter() - t
+    return {"ingest_one_file_first_run_s": round(first, 2), "ingest_one_file_s": round(again, 2),
+            "ingest_one_file_no_prefect_s": round(no_prefect, 2), "search_s": round(search_s, 2),
+            "help_s": round(help_s, 2)}
+
+
+def run_bench(settings: Settings, *, n_claims: int, n_docs: int, n_queries: int, cold: bool,
+              log: Callable[[str], None]) -> dict[str, Any]:
+    result: dict[str, Any] = {"machine": _machine()}
+    result["stages"] = bench_stages(settings, n_docs, log)
+    result["search"] = bench_search(settings, n_claims, n_queries, log)
+    if cold:
+        result["cold_process"] = bench_cold(settings, log)
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def _machine() -> dict[str, Any]:
+    import os
+    import platform
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
