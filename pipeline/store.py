@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS documents (
     text TEXT NOT NULL,
     content_sha256 TEXT NOT NULL,
     raw_sha256 TEXT NOT NULL,
-    tagger_version TEXT NOT NULL,
+    pipeline_version TEXT NOT NULL,
     ingested_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -171,11 +171,11 @@ class Store:
 
     def document_state(self, doc_id: str) -> tuple[str, str] | None:
         row = self.conn.execute(
-            "SELECT content_sha256, tagger_version FROM documents WHERE doc_id = ?", (doc_id,)
+            "SELECT content_sha256, pipeline_version FROM documents WHERE doc_id = ?", (doc_id,)
         ).fetchone()
         return (row[0], row[1]) if row else None
 
-    def save(self, processed: Processed, vectors: np.ndarray, tagger_version: str, now: str) -> str:
+    def save(self, processed: Processed, vectors: np.ndarray, pipeline_version: str, now: str) -> str:
         """Upsert one document with its mentions and claims; returns 'added' or 'updated'.
 
         Claims that disappear become tombstones for the vector index; claims that stay keep their
@@ -195,16 +195,16 @@ class Store:
                 c.execute("DELETE FROM mentions WHERE doc_id = ?", (doc.doc_id,))
             c.execute(
                 """INSERT INTO documents(doc_id, source, locator, kind, url, title, site, author, published,
-                       lang, text, content_sha256, raw_sha256, tagger_version, ingested_at, updated_at)
+                       lang, text, content_sha256, raw_sha256, pipeline_version, ingested_at, updated_at)
                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                    ON CONFLICT(doc_id) DO UPDATE SET source=excluded.source, locator=excluded.locator,
                        kind=excluded.kind, url=excluded.url, title=excluded.title, site=excluded.site,
                        author=excluded.author, published=excluded.published, lang=excluded.lang,
                        text=excluded.text, content_sha256=excluded.content_sha256,
-                       raw_sha256=excluded.raw_sha256, tagger_version=excluded.tagger_version,
+                       raw_sha256=excluded.raw_sha256, pipeline_version=excluded.pipeline_version,
                        updated_at=excluded.updated_at""",
                 (doc.doc_id, doc.source, doc.locator, doc.kind.value, doc.url, doc.title, doc.site, doc.author,
-                 doc.published, doc.lang, doc.text, doc.content_sha256, doc.raw_sha256, tagger_version,
+                 doc.published, doc.lang, doc.text, doc.content_sha256, doc.raw_sha256, pipeline_version,
                  now, now),
             )
             for m in processed.mentions:
