@@ -54,7 +54,10 @@ def ingest_flow(sources: list[str], home: str | None = None, allow_private: bool
     started = now_iso()
     try:
         for source in expand_sources(sources):
-            report.add(_one(pipe, fetch, source))
+            result = _one(pipe, fetch, source)
+            report.add(result)
+            if pipe.on_result is not None:
+                pipe.on_result(result)
         pipe.record(report, started)
     finally:
         if pipeline is None:

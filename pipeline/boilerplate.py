@@ -45,6 +45,7 @@ TAIL_START_PATTERNS = [
     r"join the (conversation|discussion))$",
     r"^about (the |this )?[A-Z][\w&'’.\- ]{1,60}$",
     r"^about the (author|authors|writer)s?\b.*",
+    r"^(sources?|references?|notes?|citations?):( .{0,300})?$",  # a trailing source list
     r"^(related|recommended|more from .{1,40}|you (may|might) also like|further reading)"
     r"( (articles|stories|posts|reading))?:?$",
 ]

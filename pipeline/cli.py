@@ -85,6 +85,7 @@ def run_ingest(settings: Settings, sources: list[str], *, use_prefect: bool = Tr
 
     settings.ensure_home()
     pipe = Pipeline(settings)
+    pipe.on_result = _progress_line
     # Load the models while Prefect's temporary API server starts: the two waits overlap.
     warm = threading.Thread(target=pipe.warm_up, daemon=True)
     warm.start()
@@ -99,15 +100,17 @@ def run_ingest(settings: Settings, sources: list[str], *, use_prefect: bool = Tr
         else:
             from pipeline.ingest import ingest as ingest_lib
 
-            report = ingest_lib(sources, settings, pipeline=pipe, progress=_progress_line).to_json()
+            report = ingest_lib(sources, settings, pipeline=pipe).to_json()
     finally:
         pipe.close()
     return report
 
 
 def _progress_line(result: Any) -> None:
+    """One line per source on a terminal; silent when stderr is not a TTY (scripts, CI)."""
     if sys.stderr.isatty():
-        click.echo(f"  {result.status:<9} {result.source}", err=True)
+        extra = f" ({result.claims} claims)" if result.claims else f" [{result.reason}]" if result.reason else ""
+        click.echo(f"  {result.status:<9} {result.source}{extra}", err=True)
 
 
 def _print_report(report: dict[str, Any], as_json: bool) -> None:

@@ -53,6 +53,7 @@ class Pipeline:
         self.fetcher = Fetcher(settings)
         self._store: Store | None = None
         self._index: VectorIndex | None = None
+        self.on_result: Progress | None = None  # called after each source (CLI progress lines)
 
     @property
     def store(self) -> Store:
@@ -159,8 +160,9 @@ def ingest(sources: Iterable[str], settings: Settings, *, pipeline: Pipeline | N
         for source in expand_sources(sources):
             result = pipe.ingest_one(source)
             report.add(result)
-            if progress:
-                progress(result)
+            for callback in (progress, pipe.on_result):
+                if callback:
+                    callback(result)
         pipe.record(report, started)
     finally:
         if own:

@@ -35,6 +35,7 @@ MAX_CHUNK = 20000
 # Length-preserving substitutions so spaCy tokenises like on clean text; offsets stay valid.
 NLP_TRANSLATE = str.maketrans({"\u00a0": " ", "\u2019": "'", "\u2018": "'", "\u2009": " ", "\u202f": " "})
 
+URLISH_RE = re.compile(r"://|^www\.|@\w|\.(com|org|net|gov|edu|cn|io)(/|$)", re.IGNORECASE)
 NER_KEEP = {"ORG", "GPE", "LOC", "FAC", "PRODUCT", "NORP", "PERSON"}
 PRODUCT_SHAPE = r"^(?:[A-Z][a-z]+[A-Z][A-Za-z]*|[a-z]{1,3}[A-Z][A-Za-z]+)$"  # PowerPlex, WeChat, iFlytek
 MODEL_NUMBER = r"^(?:[A-Z]{2,}-[A-Z0-9]{3,}[A-Z0-9-]*|[A-Z]{1,4}\d{2,}[A-Z0-9]*)$"  # DS-2CD7A2, UFED4PC
@@ -216,6 +217,8 @@ class Tagger:
         surface = text[start:end]
         if not surface.strip() or not any(ch.isalpha() for ch in surface):
             return None
+        if URLISH_RE.search(surface):
+            return None  # a URL, domain or e-mail address is a locator, not a named entity
         kb = self.kb
         if kb.is_nonentity(surface) or is_generic_government(clean_surface(surface)) \
                 or (span.label_ != "FORCE" and all(kb.is_nonentity(w) for w in surface.split())):
