@@ -225,6 +225,34 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         click.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + f"  ({settings.home})")
 
 
+ENTITY_LABELS = ("company", "product", "agency", "region", "ngo", "media", "academic", "other_org")
+
+
+@main.command()
+@click.option("--type", "etype", type=click.Choice(ENTITY_LABELS), help="Only entities of this type.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many, most mentioned first.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def entities(ctx: click.Context, etype: str | None, limit: int | None, as_json: bool) -> None:
+    """List canonical entities with mention and document counts and their aliases."""
+    from pipeline.store import Store
+
+    settings = _settings(ctx)
+    settings.ensure_home()
+    store = Store(settings.db_path)
+    try:
+        rows = store.entity_listing(etype, limit)
+    finally:
+        store.close()
+    if as_json:
+        _emit_json(rows)
+        return
+    for r in rows:
+        others = [a for a in r["aliases"] if a != r["canonical"]]
+        aka = f"  aka {'; '.join(others)}" if others else ""
+        click.echo(f"{r['type']:<9} {r['canonical']}  ({r['mentions']} mentions, {r['documents']} docs){aka}")
+
+
 @main.command()
 @click.pass_context
 def reindex(ctx: click.Context) -> None:

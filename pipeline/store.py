@@ -290,6 +290,28 @@ class Store:
             "entities": one("SELECT COUNT(DISTINCT entity_id) FROM mentions").fetchone()[0],
         }
 
+    def entity_listing(self, etype: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Canonical entities with mention and document counts and the aliases seen, most
+        mentioned first."""
+        sql = """SELECT e.entity_id, e.type, e.canonical, COUNT(*) AS mentions,
+                        COUNT(DISTINCT m.doc_id) AS documents
+                 FROM entities e JOIN mentions m USING (entity_id)"""
+        params: list[Any] = []
+        if etype:
+            sql += " WHERE e.type = ?"
+            params.append(etype)
+        sql += " GROUP BY e.entity_id ORDER BY mentions DESC, e.canonical"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self.conn.execute(sql, params).fetchall()
+        aliases: dict[str, list[str]] = {}
+        for eid, alias in self.conn.execute("SELECT entity_id, alias FROM aliases ORDER BY alias"):
+            aliases.setdefault(eid, []).append(alias)
+        return [{"id": r["entity_id"], "type": r["type"], "canonical": r["canonical"],
+                 "mentions": r["mentions"], "documents": r["documents"],
+                 "aliases": aliases.get(r["entity_id"], [])} for r in rows]
+
     def claim_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0])
 
