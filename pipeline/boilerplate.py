@@ -16,7 +16,10 @@ import re
 # A line matching any of these is furniture wherever it appears.
 LINE_PATTERNS = [
     r"^(this|our) (web)?site uses cookies\b.*",
-    r".*\b(accept|use of|consent to) (our |the )?cookies\b.*",
+    # cookie banners speak to the reader about this site; an article about consent does not
+    r"^(accept|reject|allow|manage|customi[sz]e)( all)? cookies\.?$",
+    r"^.{0,120}\b(we|this (web)?site|our (web)?site) uses? cookies\b.*",
+    r"^.{0,120}\byou (accept|agree|consent) to (our|the) (use of )?cookies\b.*",
     r"^by (continuing to use|using) (this|our) (web)?site\b.*",
     r"^(this|the) (article|story|piece|report) (was|is) (originally |first )?"
     r"(published|posted|republished) (in|on|by|with)\b.*",

@@ -28,8 +28,10 @@ def _acronym(name: str) -> str:
 
 def _expands(short: str, long: str, etype: str) -> bool:
     s, lw = _words(short), _words(long)
+    if len(s) == 1 and short.isupper() and 2 <= len(short) <= 6 and len(lw) > 1:
+        return _acronym(long) == short  # "BDO" -> "Bureau of Digital Oversight"
     if len(s) >= len(lw):
-        return short.isupper() and 2 <= len(short) <= 6 and _acronym(long) == short and len(lw) > 1
+        return False
     if lw[: len(s)] == s:  # prefix: "Thermo Fisher" -> "Thermo Fisher Scientific"
         return True
     # suffix, for bodies: "Public Security Bureau" -> "Bingtuan Public Security Bureau"

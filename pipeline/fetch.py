@@ -7,8 +7,8 @@ The only module that does I/O on inputs. Local files are read with a size cap; U
   link-local, multicast and reserved addresses are refused unless ``allow_private`` is set. The
   connection is made to the checked IP (with Host header and TLS SNI set to the name), so a DNS answer
   cannot change between the check and the connect.
-* a total time budget per request (connect to last byte), not just per socket read, so a server that
-  drips one byte a second is cut off;
+* a total time budget per request (connect to last byte), not just per socket read: a watchdog shuts
+  the socket at the deadline, so a server that drips headers or body one byte a second is cut off;
 * a cap on the decompressed body (a gzip bomb stops at ``max_bytes``);
 * redirects followed by hand, at most ``max_redirects``, each re-checked;
 * a content-type policy: HTML, PDF and plain text only.
@@ -19,8 +19,10 @@ that returns ``None`` on every failure and we must report *why* a source was ski
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -250,33 +252,41 @@ class Fetcher:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchError(source, SkipReason.UNREACHABLE, "timed out", retryable=True)
-        timeout = urllib3.Timeout(connect=min(self.settings.connect_timeout, remaining), read=remaining)
-        pool: urllib3.HTTPConnectionPool
+        timeout = min(self.settings.connect_timeout, remaining)  # the socket timeout while connecting
+        conn: urllib3.connection.HTTPConnection
         if parts.scheme == "https":
-            pool = urllib3.HTTPSConnectionPool(
-                ip, port, timeout=timeout, retries=False, server_hostname=host,
-                assert_hostname=host, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+            conn = urllib3.connection.HTTPSConnection(
+                ip, port, timeout=timeout, server_hostname=host, assert_hostname=host,
+                cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
             )
         else:
-            pool = urllib3.HTTPConnectionPool(ip, port, timeout=timeout, retries=False)
+            conn = urllib3.connection.HTTPConnection(ip, port, timeout=timeout)
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
         host_header = host if parts.port is None else f"{host}:{parts.port}"
+        # The watchdog shuts the socket at the deadline, so the total budget holds while headers
+        # are read too (a server can drip a status line forever under any per-read timeout).
+        watchdog = threading.Timer(remaining, _shut, args=(conn,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            resp = pool.urlopen(
-                "GET", path, redirect=False, preload_content=False, assert_same_host=False,
-                headers={
+            try:
+                conn.connect()
+                if conn.sock is not None:  # reads may take the rest of the budget, no more
+                    conn.sock.settimeout(max(deadline - time.monotonic(), 0.05))
+                conn.request("GET", path, preload_content=False, headers={
                     "Host": host_header,
                     "User-Agent": self.settings.user_agent,
                     "Accept": "text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,*/*;q=0.1",
                     "Accept-Encoding": "gzip, deflate",
-                },
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise FetchError(source, SkipReason.UNREACHABLE, f"cannot connect to {host}: {_why(exc)}",
-                             hint="check the URL or try again later", retryable=True) from exc
-        try:
+                })
+                resp = conn.getresponse()
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if time.monotonic() >= deadline:
+                    raise self._too_slow(source) from exc
+                raise FetchError(source, SkipReason.UNREACHABLE, f"cannot connect to {host}: {_why(exc)}",
+                                 hint="check the URL or try again later", retryable=True) from exc
             headers = {k.lower(): v for k, v in resp.headers.items()}
             if resp.status in REDIRECT_CODES or resp.status >= 400:
                 return resp.status, headers, b""
@@ -289,8 +299,12 @@ class Fetcher:
             body = self._read_body(source, resp, deadline)
             return resp.status, headers, body
         finally:
-            resp.release_conn()
-            pool.close()
+            watchdog.cancel()
+            conn.close()
+
+    def _too_slow(self, source: str) -> FetchError:
+        return FetchError(source, SkipReason.UNREACHABLE,
+                          f"download took longer than {self.settings.fetch_timeout:g}s", retryable=True)
 
     def _read_body(self, source: str, resp: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
         chunks: list[bytes] = []
@@ -298,11 +312,7 @@ class Fetcher:
         try:
             while True:
                 if time.monotonic() > deadline:
-                    raise FetchError(
-                        source, SkipReason.UNREACHABLE,
-                        f"download took longer than {self.settings.fetch_timeout:g}s",
-                        retryable=True,
-                    )
+                    raise self._too_slow(source)
                 # read1 returns after one socket read, so the deadline is checked even when a
                 # server drips bytes slower than any per-read timeout would notice.
                 chunk = resp.read1(64 * 1024, decode_content=True)
@@ -315,10 +325,19 @@ class Fetcher:
                         f"body exceeds the {self.settings.max_bytes:,}-byte limit (after decompression)",
                     )
                 chunks.append(chunk)
-        except urllib3.exceptions.HTTPError as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise self._too_slow(source) from exc
             raise FetchError(source, SkipReason.UNREACHABLE, f"download failed: {_why(exc)}",
                              retryable=True) from exc
         return b"".join(chunks)
+
+
+def _shut(conn: urllib3.connection.HTTPConnection) -> None:
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed: nothing left to cut
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _why(exc: BaseException) -> str:

@@ -35,6 +35,12 @@ class VectorIndex:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
 
+            if not self.path.exists():
+                # chromadb caches one client per path for the process; if the folder was removed
+                # (to rebuild it), that cached client points at deleted files.
+                from chromadb.api.client import SharedSystemClient  # type: ignore[attr-defined]  # not re-exported
+
+                SharedSystemClient.clear_system_cache()
             try:
                 self._client = chromadb.PersistentClient(
                     path=str(self.path),

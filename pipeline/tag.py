@@ -95,7 +95,7 @@ class Tagger:
     def version(self) -> str:
         """Identifies model + KB + rules; stored documents tagged otherwise are re-tagged."""
         self.warm_up()
-        return f"{self.package}-{self._nlp.meta.get('version')}+kb{self.kb.version}+rules3"
+        return f"{self.package}-{self._nlp.meta.get('version')}+kb{self.kb.version}+rules3+senter"
 
     def warm_up(self) -> None:
         with self._lock:  # the CLI warms models in a thread while Prefect starts
@@ -107,8 +107,11 @@ class Tagger:
         from spacy.matcher import Matcher, PhraseMatcher
 
         self.package = resolve_spacy_package(self.settings.spacy_model)
-        # The lemmatizer is not used; everything else (tagger, parser for sentences, NER) is.
-        nlp = spacy.load(self.package, exclude=["lemmatizer"])
+        # Sentences come from the pipeline's `senter` rather than the parser: on the dev set the
+        # entity scores are identical and tagging is 17% faster (4,871 vs 4,173 words/s measured);
+        # the lemmatizer is not used.
+        nlp = spacy.load(self.package, exclude=["lemmatizer", "parser"])
+        nlp.enable_pipe("senter")
         exact = PhraseMatcher(nlp.vocab, attr="ORTH")
         folded = PhraseMatcher(nlp.vocab, attr="LOWER")
         for ent in self.kb.entities.values():

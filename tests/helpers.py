@@ -1,0 +1,260 @@
+"""Shared test helpers: a bounded HTTP server on 127.0.0.1, a minimal PDF writer, article text.
+
+All text here was written for the tests; none of it comes from the dev set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# ---------------------------------------------------------------------------------------------
+# Article text (invented for the tests)
+
+ARTICLE_SENTENCES = (
+    "The regional police bureau purchased forty DNA sequencers from a European vendor in 2019, "
+    "procurement records show.",
+    "Officials said the machines would be used to build a genetic database of residents in the province.",
+    "Researchers at a rights group said the collection was carried out without consent and targeted minorities.",
+    "The vendor said it had no knowledge of how its equipment was being used by the bureau after the sale.",
+    "A spokesperson for the company said it follows all export-control rules that apply to its products.",
+    "Lawmakers in two countries have asked the vendor to explain its sales process and its due-diligence checks.",
+)
+
+
+def article_text(*extra: str) -> str:
+    """A plain-text article: one paragraph per sentence, blank lines between."""
+    return "\n\n".join((*ARTICLE_SENTENCES, *extra)) + "\n"
+
+
+def article_html(title: str = "Police bought DNA sequencers from a European vendor",
+                 published: str = "2021-06-11", extra_body: str = "") -> str:
+    paras = "\n".join(f"<p>{s}</p>" for s in ARTICLE_SENTENCES)
+    return f"""<!doctype html><html><head><title>{title} | Example News</title>
+<meta property="og:title" content="{title}"><meta name="date" content="{published}"></head><body>
+<header><nav><a href="/">Home</a> <a href="/world">World</a></nav></header>
+<article><h1>{title}</h1>
+{paras}
+</article>
+{extra_body}
+<footer><p>Copyright 2021 Example News. All rights reserved.</p></footer>
+</body></html>"""
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF
+
+
+def _pdf_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def build_pdf(lines: list[str], *, title: str | None = None, creation: str | None = None) -> bytes:
+    """A one-page PDF whose text layer holds ``lines`` (Helvetica); no lines = a page with only a
+    filled rectangle (no text layer, like a scan). Offsets in the xref table are exact."""
+    if lines:
+        ops = ["BT", "/F1 11 Tf", "14 TL", "72 760 Td"]
+        ops.extend(f"({_pdf_escape(ln)}) Tj T*" for ln in lines)
+        ops.append("ET")
+        content = "\n".join(ops).encode("latin-1")
+    else:
+        content = b"0 0 1 rg 72 600 200 100 re f"
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    info_ref = None
+    if title or creation:
+        info = b"<<"
+        if title:
+            info += b" /Title (" + _pdf_escape(title).encode("latin-1") + b")"
+        if creation:
+            info += b" /CreationDate (" + creation.encode("ascii") + b")"
+        objs.append(info + b" >>")
+        info_ref = len(objs)
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    trailer = b"<< /Size %d /Root 1 0 R" % (len(objs) + 1)
+    if info_ref:
+        trailer += b" /Info %d 0 R" % info_ref
+    out += b"trailer\n" + trailer + b" >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP server on 127.0.0.1
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+MAX_HANDLER_SECONDS = 8.0
+"""No handler keeps a connection longer than this, so a test can never hang on its server."""
+
+
+def send(h: BaseHTTPRequestHandler, status: int = 200, body: bytes | str = b"",
+         ctype: str | None = "text/html; charset=utf-8", headers: dict[str, str] | None = None) -> None:
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    h.send_response(status)
+    if ctype:
+        h.send_header("Content-Type", ctype)
+    for k, v in (headers or {}).items():
+        h.send_header(k, v)
+    if not any(k.lower() == "content-length" for k in (headers or {})):
+        h.send_header("Content-Length", str(len(data)))
+    h.end_headers()
+    h.wfile.write(data)
+
+
+def page(body: bytes | str, ctype: str = "text/html; charset=utf-8", status: int = 200) -> Handler:
+    return lambda h: send(h, status, body, ctype)
+
+
+def redirect(location: str, status: int = 302) -> Handler:
+    return lambda h: send(h, status, b"", None, {"Location": location})
+
+
+def flaky(first_status: int, then: Handler) -> Handler:
+    """Answers ``first_status`` on the first request, then behaves like ``then``."""
+    calls = {"n": 0}
+    lock = threading.Lock()
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        with lock:
+            calls["n"] += 1
+            first = calls["n"] == 1
+        if first:
+            send(h, first_status, b"busy", "text/plain")
+        else:
+            then(h)
+
+    return handle
+
+
+def gzip_bomb(uncompressed: int) -> Handler:
+    blob = gzip.compress(b"\0" * uncompressed, compresslevel=9)
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        send(h, 200, blob, "text/html", {"Content-Encoding": "gzip"})
+
+    return handle
+
+
+def drip_body(interval: float = 0.2) -> Handler:
+    """Full headers at once, then one body byte per ``interval`` (bounded)."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        _drip(h, b"<p>", interval)
+
+    return handle
+
+
+def drip_headers(events: list[str], interval: float = 0.2, seconds: float = 5.0) -> Handler:
+    """The status line at once, then header bytes one per ``interval`` for ``seconds``, then a small
+    valid page: a server that never lets one socket read time out yet takes far longer than a
+    short total budget. Appends 'client-closed' or 'completed' to ``events``."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        try:
+            h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Slow: ")
+            h.wfile.flush()
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                h.wfile.write(b"a")
+                h.wfile.flush()
+                time.sleep(interval)
+            body = b"slow but complete"
+            h.wfile.write(b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            h.wfile.flush()
+        except OSError:
+            events.append("client-closed")
+            return
+        events.append("completed")
+        h.close_connection = True
+
+    return handle
+
+
+def _drip(h: BaseHTTPRequestHandler, byte: bytes, interval: float) -> None:
+    end = time.monotonic() + MAX_HANDLER_SECONDS
+    try:
+        while time.monotonic() < end:
+            h.wfile.write(byte[:1])
+            h.wfile.flush()
+            time.sleep(interval)
+    except OSError:  # the client gave up: what we want
+        return
+    h.close_connection = True
+
+
+class LocalServer:
+    """A threaded HTTP server on 127.0.0.1 with a route table and per-path hit counts."""
+
+    def __init__(self, routes: dict[str, Handler]) -> None:
+        self.routes = dict(routes)
+        self.hits: Counter[str] = Counter()
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                outer.hits[path] += 1
+                route = outer.routes.get(path)
+                if route is None:
+                    send(self, 404, b"not found", "text/plain")
+                else:
+                    route(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def __enter__(self) -> LocalServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def serve(routes: dict[str, Handler]) -> Iterator[LocalServer]:
+    with LocalServer(routes) as server:
+        yield server
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,297 @@
+"""Fetch stage: local files, directory expansion, and URL fetching against real local servers."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import FetchError, SourceError
+from pipeline.fetch import Fetcher, expand_sources, load, load_file
+from pipeline.records import SourceKind
+from pipeline.settings import Settings
+from tests.helpers import (
+    article_html,
+    build_pdf,
+    drip_body,
+    drip_headers,
+    free_port,
+    gzip_bomb,
+    page,
+    redirect,
+    serve,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Local files
+
+
+@pytest.mark.parametrize(("name", "body", "kind"), [
+    ("a.html", b"<html><body><p>x</p></body></html>", SourceKind.HTML),
+    ("a.htm", b"<p>x</p>", SourceKind.HTML),
+    ("a.txt", b"plain text", SourceKind.TEXT),
+    ("a.md", b"# heading\n\ntext", SourceKind.TEXT),
+    ("a.pdf", build_pdf(["some text"]), SourceKind.PDF),
+])
+def test_local_file_kind_by_extension(tmp_path: Path, settings: Settings, name: str, body: bytes,
+                                      kind: SourceKind) -> None:
+    path = tmp_path / name
+    path.write_bytes(body)
+    fetched = load_file(str(path), settings)
+    assert fetched.kind is kind
+    assert fetched.body == body
+    assert fetched.locator == str(path.resolve())
+    assert fetched.source == str(path)
+
+
+@pytest.mark.parametrize(("body", "kind"), [
+    (build_pdf(["sniffed pdf"]), SourceKind.PDF),
+    (b"  <!DOCTYPE html><html><body><p>sniffed</p></body></html>", SourceKind.HTML),
+    (b"<html><body>sniffed</body></html>", SourceKind.HTML),
+])
+def test_local_file_kind_by_sniffing(tmp_path: Path, settings: Settings, body: bytes, kind: SourceKind) -> None:
+    path = tmp_path / "download"  # no extension
+    path.write_bytes(body)
+    assert load_file(str(path), settings).kind is kind
+
+
+def test_unknown_extension_without_signature_is_unsupported(tmp_path: Path, settings: Settings) -> None:
+    path = tmp_path / "notes.docx"
+    path.write_bytes(b"PK\x03\x04 zipped office file")
+    with pytest.raises(SourceError) as info:
+        load_file(str(path), settings)
+    assert info.value.reason == "unsupported"
+    assert ".docx" in info.value.detail
+
+
+def test_missing_path(tmp_path: Path, settings: Settings) -> None:
+    missing = str(tmp_path / "nope.txt")
+    with pytest.raises(SourceError) as info:
+        load(missing, settings)
+    assert info.value.reason == "missing"
+    assert info.value.source == missing
+    assert missing in info.value.one_line()
+
+
+def test_directory_given_to_load_file_is_unsupported(tmp_path: Path, settings: Settings) -> None:
+    with pytest.raises(SourceError) as info:
+        load_file(str(tmp_path), settings)
+    assert info.value.reason == "unsupported"
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="running as root: root can read a chmod-000 file, so 'unreadable' cannot be provoked")
+def test_unreadable_file(tmp_path: Path, settings: Settings) -> None:
+    path = tmp_path / "secret.txt"
+    path.write_text("private text")
+    path.chmod(0)
+    try:
+        with pytest.raises(SourceError) as info:
+            load_file(str(path), settings)
+        assert info.value.reason == "unreadable"
+    finally:
+        path.chmod(0o600)
+
+
+def test_file_over_max_bytes(tmp_path: Path, settings_factory) -> None:
+    settings = settings_factory(max_bytes=100)
+    path = tmp_path / "big.txt"
+    path.write_text("x" * 101)
+    with pytest.raises(SourceError) as info:
+        load_file(str(path), settings)
+    assert info.value.reason == "too-large"
+    (tmp_path / "ok.txt").write_text("x" * 100)
+    assert len(load_file(str(tmp_path / "ok.txt"), settings).body) == 100
+
+
+def test_non_http_scheme_is_bad_url(settings: Settings) -> None:
+    with pytest.raises(SourceError) as info:
+        load("ftp://example.org/report.pdf", settings)
+    assert info.value.reason == "bad-url"
+
+
+def test_expand_sources_recursive_sorted_hidden_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    (root / "b_sub" / "deeper").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "b_sub" / ".cache").mkdir()
+    for rel in ("z.txt", "a.md", "b_sub/m.html", "b_sub/deeper/c.pdf", "image.png",
+                ".hidden.txt", ".git/config.txt", "b_sub/.cache/x.txt"):
+        (root / rel).write_text("x")
+    url = "https://example.org/story"
+    got = list(expand_sources([url, str(root), "not/a/real/path.txt"]))
+    expected_files = sorted(str(root / rel) for rel in
+                            ("a.md", "b_sub/deeper/c.pdf", "b_sub/m.html", "image.png", "z.txt"))
+    assert got == [url, *expected_files, "not/a/real/path.txt"]
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs (real HTTP servers on 127.0.0.1)
+
+
+@pytest.fixture
+def private(settings_factory) -> Settings:
+    return settings_factory(allow_private=True)
+
+
+def test_url_fetch_html(private: Settings) -> None:
+    html = article_html()
+    with serve({"/story": page(html)}) as srv:
+        fetched = Fetcher(private).fetch(srv.url("/story?utm_source=feed"))
+    assert fetched.kind is SourceKind.HTML
+    assert fetched.body == html.encode("utf-8")
+    assert fetched.status == 200
+    assert fetched.content_type == "text/html"
+    assert fetched.url == srv.url("/story?utm_source=feed")
+    assert "utm_source" not in fetched.locator  # tracking parameters are not part of the identity
+
+
+@pytest.mark.parametrize(("ctype", "body", "kind"), [
+    ("application/pdf", build_pdf(["served pdf"]), SourceKind.PDF),
+    ("text/plain; charset=utf-8", b"plain served text", SourceKind.TEXT),
+])
+def test_url_fetch_other_supported_types(private: Settings, ctype: str, body: bytes, kind: SourceKind) -> None:
+    with serve({"/doc": page(body, ctype)}) as srv:
+        fetched = Fetcher(private).fetch(srv.url("/doc"))
+    assert fetched.kind is kind
+    assert fetched.body == body
+
+
+def test_default_settings_refuse_loopback(settings: Settings) -> None:
+    assert Settings().allow_private is False
+    with serve({"/story": page(article_html())}) as srv:
+        with pytest.raises(FetchError) as info:
+            Fetcher(settings).fetch(srv.url("/story"))
+        assert srv.hits["/story"] == 0  # refused before connecting
+    assert info.value.reason == "blocked"
+    assert "127.0.0.1" in info.value.detail
+
+
+def test_default_settings_refuse_localhost_name_and_ipv6_loopback(settings: Settings) -> None:
+    for url in ("http://localhost:9/x", "http://[::1]:9/x", "http://[::ffff:127.0.0.1]:9/x"):
+        with pytest.raises(FetchError) as info:
+            Fetcher(settings).fetch(url)
+        assert info.value.reason == "blocked", url
+
+
+class _PublicNameFetcher(Fetcher):
+    """DNS seam: ``news.example`` stands for a public host and resolves to the local test server;
+    every other host goes through the real resolver and the real private-address policy."""
+
+    def resolve(self, source: str, host: str, port: int) -> str:
+        if host == "news.example":
+            return "127.0.0.1"
+        return super().resolve(source, host, port)
+
+
+def test_redirect_to_loopback_refused_when_private_off(settings: Settings) -> None:
+    with serve({}) as srv:
+        srv.routes["/start"] = redirect(srv.url("/internal"))
+        srv.routes["/internal"] = page(article_html())
+        with pytest.raises(FetchError) as info:
+            _PublicNameFetcher(settings).fetch(srv.url("/start", host="news.example"))
+        assert srv.hits["/start"] == 1
+        assert srv.hits["/internal"] == 0  # the loopback hop was never requested
+    assert info.value.reason == "blocked"
+
+
+def test_redirect_hop_rechecked_even_with_private_allowed(private: Settings) -> None:
+    # The unspecified address is refused whatever allow_private says; reaching that refusal proves
+    # each redirect hop is checked again.
+    with serve({"/start": redirect("http://0.0.0.0:9/x")}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(private).fetch(srv.url("/start"))
+    assert info.value.reason == "blocked"
+
+
+def test_redirect_followed_to_final_url(private: Settings) -> None:
+    with serve({"/old": redirect("/new", 301), "/new": page(article_html())}) as srv:
+        fetched = Fetcher(private).fetch(srv.url("/old"))
+    assert fetched.url == srv.url("/new")
+    assert fetched.locator.endswith("/new")
+    assert fetched.source == srv.url("/old")
+
+
+def test_redirect_loop(private: Settings) -> None:
+    with serve({"/a": redirect("/b"), "/b": redirect("/a")}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(private).fetch(srv.url("/a"))
+    assert info.value.reason == "too-many-redirects"
+
+
+def test_redirect_chain_longer_than_max(settings_factory) -> None:
+    settings = settings_factory(allow_private=True, max_redirects=2)
+    routes = {f"/r{i}": redirect(f"/r{i + 1}") for i in range(5)}
+    with serve(routes) as srv:
+        with pytest.raises(FetchError) as info:
+            Fetcher(settings).fetch(srv.url("/r0"))
+        assert sum(srv.hits.values()) == 3  # the first request and two redirects, no more
+    assert info.value.reason == "too-many-redirects"
+
+
+def test_http_404(private: Settings) -> None:
+    with serve({}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(private).fetch(srv.url("/missing"))
+    assert info.value.reason == "http-error"
+    assert "404" in info.value.detail
+    assert info.value.retryable is False
+
+
+def test_http_503_is_retryable(private: Settings) -> None:
+    with serve({"/busy": page("busy", "text/plain", status=503)}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(private).fetch(srv.url("/busy"))
+    assert info.value.reason == "http-error"
+    assert info.value.retryable is True
+
+
+def test_image_content_type_unsupported(private: Settings) -> None:
+    png = page(b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")
+    with serve({"/logo.png": png}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(private).fetch(srv.url("/logo.png"))
+    assert info.value.reason == "unsupported"
+    assert "image/png" in info.value.detail
+
+
+def test_declared_content_length_over_max_bytes(settings_factory) -> None:
+    settings = settings_factory(allow_private=True, max_bytes=1000)
+    with serve({"/big": page(b"<p>" + b"x" * 5000 + b"</p>")}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(settings).fetch(srv.url("/big"))
+    assert info.value.reason == "too-large"
+
+
+def test_gzip_bomb_stops_at_max_bytes(settings_factory) -> None:
+    settings = settings_factory(allow_private=True, max_bytes=1_000_000)
+    with serve({"/bomb": gzip_bomb(20_000_000)}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(settings).fetch(srv.url("/bomb"))
+    assert info.value.reason == "too-large"
+    assert "after decompression" in info.value.detail
+
+
+def test_slow_drip_body_cut_off_by_total_timeout(settings_factory) -> None:
+    settings = settings_factory(allow_private=True, fetch_timeout=2)
+    with serve({"/drip": drip_body(0.2)}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(settings).fetch(srv.url("/drip"))
+    assert info.value.reason == "unreachable"
+    assert info.value.retryable is True
+
+
+def test_slow_drip_headers_cut_off_by_total_timeout(settings_factory) -> None:
+    settings = settings_factory(allow_private=True, fetch_timeout=2)
+    events: list[str] = []
+    with serve({"/drip": drip_headers(events, interval=0.2, seconds=5.0)}) as srv:
+        with pytest.raises(FetchError) as info:
+            Fetcher(settings).fetch(srv.url("/drip"))
+        give_up = time.monotonic() + 10  # wait (bounded) for the handler to see the outcome
+        while not events and time.monotonic() < give_up:
+            time.sleep(0.05)
+    assert info.value.reason == "unreachable"
+    # The client must hang up on its own budget, before the server finishes dripping 5 s of headers.
+    assert events == ["client-closed"]
+
+
+def test_unreachable_port(private: Settings) -> None:
+    with pytest.raises(FetchError) as info:
+        Fetcher(private).fetch(f"http://127.0.0.1:{free_port()}/story")
+    assert info.value.reason == "unreachable"
+    assert info.value.retryable is True
+

@@ -1,0 +1,143 @@
+"""Search over the shared demo store: provenance, entity and date filters, validation, JSON shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import EmptyStoreError, UsageError
+from pipeline.search import SearchQuery, search
+from tests.conftest import DEMO_DIR
+
+HIT_KEYS = {"claim_id", "text", "score", "doc_id", "source", "url", "title", "published", "start", "end",
+            "entities"}
+ENTITY_KEYS = {"company", "product", "agency", "region"}
+
+
+def run(demo, text: str, limit: int = 10, **kw):
+    return search(SearchQuery(text, limit, **kw), demo.pipe.store, demo.pipe.index, demo.pipe.embedder,
+                  demo.settings)
+
+
+def test_demo_store_ingested(demo_store) -> None:
+    summary = demo_store.report.summary()
+    assert summary["added"] == (12 if demo_store.with_devset else 7)
+    assert summary["failed"] == summary["skipped"] == 0
+    assert demo_store.pipe.index.count() == demo_store.pipe.store.claim_count()
+
+
+def test_unfiltered_hits_with_provenance(demo_store) -> None:
+    hits = run(demo_store, "spyware used to hack journalists' phones", limit=5)
+    assert len(hits) == 5
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    conn = demo_store.pipe.store.conn
+    for h in hits:
+        r = h.row
+        doc = conn.execute("SELECT text, source, url, title, published FROM documents WHERE doc_id = ?",
+                           (r.doc_id,)).fetchone()
+        assert doc["text"][r.start:r.end] == r.text  # the claim is quotable from the stored text
+        assert r.text in r.context
+        assert (r.source, r.url, r.title, r.published) == (doc["source"], doc["url"], doc["title"], doc["published"])
+    demo = [h.row for h in hits if "/corpus/demo/" in h.row.source]
+    assert demo, "a spyware query should reach the demo notes on spyware"
+    assert all(r.url and r.url.startswith("https://") and r.title and r.published for r in demo)
+    assert {Path(r.source).name for r in demo} <= {p.name for p in DEMO_DIR.glob("*.md")}
+
+
+def test_company_filter_narrows(demo_store) -> None:
+    query = "police bought DNA equipment through resellers"
+    unfiltered = run(demo_store, query, limit=20)
+    assert any("Promega" not in h.row.entities.get("company", []) for h in unfiltered)
+    hits = run(demo_store, query, limit=20, filters={"company": ("Promega",)})
+    assert hits
+    for h in hits:
+        assert "Promega" in h.row.entities["company"]
+    expected = demo_store.pipe.store.filter_claims([["company:promega"]], None, None)
+    assert len(hits) == min(20, len(expected))
+
+
+def test_filter_by_alias_any_case(demo_store) -> None:
+    by_name = run(demo_store, "DNA equipment", limit=5, filters={"company": ("Promega",)})
+    by_alias = run(demo_store, "DNA equipment", limit=5, filters={"company": ("promega corporation",)})
+    assert [h.row.claim_id for h in by_alias] == [h.row.claim_id for h in by_name]
+
+
+def test_filters_combine_with_and(demo_store) -> None:
+    hits = run(demo_store, "DNA sequencers", limit=50,
+               filters={"company": ("Thermo Fisher Scientific",), "region": ("Xinjiang",)})
+    assert hits
+    for h in hits:
+        assert "Thermo Fisher Scientific" in h.row.entities["company"]
+        assert "Xinjiang" in h.row.entities["region"]
+
+
+def test_unknown_filter_value_lists_known_names(demo_store) -> None:
+    with pytest.raises(UsageError) as info:
+        run(demo_store, "DNA", filters={"company": ("Promega Wisconsin",)})
+    assert "no company named 'Promega Wisconsin'" in info.value.message
+    assert info.value.hint and info.value.hint.startswith("known company names include: ")
+    assert "Promega" in info.value.hint.split(": ", 1)[1].split("; ")
+    assert info.value.exit_code == 2
+
+
+def test_unrelated_unknown_filter_value_still_lists_names(demo_store) -> None:
+    with pytest.raises(UsageError) as info:
+        run(demo_store, "DNA", filters={"agency": ("Zzyzx",)})
+    names = (info.value.hint or "").removeprefix("known agency names include: ").split("; ")
+    assert len(names) == 5 and all(names)
+
+
+@pytest.mark.parametrize(("kwargs", "fragment"), [
+    ({"text": "   "}, "empty"),
+    ({"text": "DNA", "limit": 0}, "--limit"),
+    ({"text": "DNA", "limit": -3}, "--limit"),
+    ({"text": "DNA", "limit": 1001}, "--limit"),
+    ({"text": "DNA", "since": "2019-13-01"}, "not a date"),
+    ({"text": "DNA", "until": "yesterday"}, "not a date"),
+    ({"text": "DNA", "since": "2021-01-01", "until": "2020-01-01"}, "after"),
+    ({"text": "DNA", "filters": {"vendor": ("Promega",)}}, "unknown filter"),
+])
+def test_invalid_queries_are_usage_errors(kwargs, fragment: str) -> None:
+    with pytest.raises(UsageError) as info:
+        SearchQuery(**kwargs).validated()
+    assert fragment in info.value.one_line()
+
+
+def test_query_whitespace_collapsed_and_cut() -> None:
+    q = SearchQuery("  police \n bought   kits ").validated()
+    assert q.text == "police bought kits"
+    assert len(SearchQuery("x" * 5000).validated().text) == 2000
+
+
+def test_empty_store_raises(make_pipeline) -> None:
+    pipe = make_pipeline()
+    with pytest.raises(EmptyStoreError) as info:
+        search(SearchQuery("DNA"), pipe.store, pipe.index, pipe.embedder, pipe.settings)
+    assert "empty" in info.value.message
+    assert info.value.exit_code == 1
+
+
+def test_date_range_filter(demo_store) -> None:
+    hits = run(demo_store, "surveillance technology sold to police", limit=50,
+               since="2020-01-01", until="2021-06-30")
+    assert hits
+    assert all(h.row.published and "2020-01-01" <= h.row.published <= "2021-06-30" for h in hits)
+    published = {h.row.published for h in run(demo_store, "surveillance technology sold to police", limit=50)}
+    assert published - {h.row.published for h in hits}  # the filter removed something
+
+
+def test_date_filter_with_no_match_returns_nothing(demo_store) -> None:
+    assert run(demo_store, "DNA", since="1990-01-01", until="1990-12-31") == []
+
+
+def test_hit_json_shape(demo_store) -> None:
+    hits = run(demo_store, "cameras that detect Uyghur faces", limit=3)
+    for h in hits:
+        data = h.to_json()
+        assert set(data) == HIT_KEYS
+        assert set(data["entities"]) == ENTITY_KEYS
+        assert all(isinstance(v, list) for v in data["entities"].values())
+        assert isinstance(data["score"], float) and -1.0 <= data["score"] <= 1.0
+        assert isinstance(data["start"], int) and data["end"] > data["start"]
