@@ -35,6 +35,9 @@ MAX_CHUNK = 20000
 # Length-preserving substitutions so spaCy tokenises like on clean text; offsets stay valid.
 NLP_TRANSLATE = str.maketrans({"\u00a0": " ", "\u2019": "'", "\u2018": "'", "\u2009": " ", "\u202f": " "})
 
+PRODUCT_NOUNS = ("spyware", "malware", "software", "app", "application", "platform", "system", "systems",
+                 "tool", "toolkit", "kit", "kits", "sequencer", "sequencers", "analyzer", "analyser",
+                 "device", "devices", "camera", "cameras", "scanner", "scanners", "suite", "implant")
 URLISH_RE = re.compile(r"://|^www\.|@\w|\.(com|org|net|gov|edu|cn|io)(/|$)", re.IGNORECASE)
 NER_KEEP = {"ORG", "GPE", "LOC", "FAC", "PRODUCT", "NORP", "PERSON"}
 PRODUCT_SHAPE = r"^(?:[A-Z][a-z]+[A-Z][A-Za-z]*|[a-z]{1,3}[A-Z][A-Za-z]+)$"  # PowerPlex, WeChat, iFlytek
@@ -95,7 +98,7 @@ class Tagger:
     def version(self) -> str:
         """Identifies model + KB + rules; stored documents tagged otherwise are re-tagged."""
         self.warm_up()
-        return f"{self.package}-{self._nlp.meta.get('version')}+kb{self.kb.version}+rules3+senter"
+        return f"{self.package}-{self._nlp.meta.get('version')}+kb{self.kb.version}+rules4+senter"
 
     def warm_up(self) -> None:
         with self._lock:  # the CLI warms models in a thread while Prefect starts
@@ -132,6 +135,12 @@ class Tagger:
              {"LOWER": "government", "OP": "?"},
              *[{"LOWER": part} for part in words]]
             for words in force_tokens
+        ])
+        # "<Name> spyware/software/app/platform/kit ...": the name is a product ("Predator
+        # spyware", "the Pegasus software") unless the KB knows it as a company ("Hikvision cameras").
+        tokens.add("PRODUCT_CUE", [
+            [{"IS_TITLE": True, "IS_SENT_START": False, "OP": "+"}, {"LIKE_NUM": True, "OP": "?"},
+             {"LOWER": {"IN": list(PRODUCT_NOUNS)}, "IS_LOWER": True}],  # lower case: not a headline
         ])
         tokens.add("PRODUCT_PAT", [
             [{"TEXT": {"REGEX": PRODUCT_SHAPE}}, {"LIKE_NUM": True, "OP": "?"}],
@@ -187,7 +196,10 @@ class Tagger:
                 if span.label_ == "KB_region":
                     kb_regions.append(span)
         for match_id, start, end in tokens(doc):
-            candidates.append(Span(doc, start, end, label=match_id))
+            span = Span(doc, start, end, label=match_id)
+            if span.label_ == "PRODUCT_CUE":  # keep the name, drop the generic noun
+                span = Span(doc, start, end - 1, label=match_id)
+            candidates.append(span)
         candidates.extend(ent for ent in doc.ents if ent.label_ in NER_KEEP)
         kept = []
         for span in filter_spans(candidates):  # longest first; KB spans win ties (listed first)
@@ -232,6 +244,8 @@ class Tagger:
             return None  # a headline or clause caught as a name ("Security State Is Using ...")
         known = kb.lookup(surface)
         if known is not None:
+            if known.etype == "product":
+                surface, end = self._product_name(surface, start, end)
             return Mention(surface, known.etype, known.name, start, end)
         name = clean_surface(surface)
         if label_.startswith("KB_"):
@@ -242,7 +256,7 @@ class Tagger:
             etype = "agency" if agency_by_form(name) else "region"
         elif label_ == "ORG":
             etype = classify_org(name, span.sent.text)
-        elif label_ in ("PRODUCT", "PRODUCT_PAT"):
+        elif label_ in ("PRODUCT", "PRODUCT_PAT", "PRODUCT_CUE"):
             etype = "company" if classify_org(name, "") == "company" and label_ == "PRODUCT" else "product"
         elif label_ in ("NORP", "PERSON"):
             # NER puts some bodies ("Bingtuan") under NORP and firms under PERSON; keep only those
@@ -254,6 +268,13 @@ class Tagger:
             return None
         canonical = strip_legal_suffix(name) if etype == "company" else name
         return Mention(surface, etype, canonical, start, end)
+
+    def _product_name(self, surface: str, start: int, end: int) -> tuple[str, int]:
+        """'Predator spyware' -> 'Predator': a trailing generic noun is not part of a product's name."""
+        words = surface.rsplit(None, 1)
+        if len(words) == 2 and words[1] in PRODUCT_NOUNS:
+            return words[0], start + len(words[0])
+        return surface, end
 
 
 def _extend_agency(span: Any) -> Any:
