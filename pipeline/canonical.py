@@ -16,6 +16,25 @@ from pipeline.kb import KnowledgeBase
 from pipeline.records import Mention
 
 LINKABLE = {"company", "product", "agency", "ngo", "media", "academic", "other_org"}
+SUFFIX_LINKED = {"agency", "media"}  # "Public Security Bureau" -> "Bingtuan Public Security Bureau"; "Times"
+
+# "Xinjiang Police Department", "Chinese government police" -> "Xinjiang police", "Chinese police":
+# one force, however the article names it.
+POLICE_RE = re.compile(r"^(?P<place>.+?)(\s+government)?\s+police(\s+(department|force|service))?$", re.IGNORECASE)
+# "Xinjiang region", "Guangdong Province" -> the place itself.
+REGION_NOUN_RE = re.compile(r"^(?P<place>.+?)\s+(region|province|prefecture|county|state|territory|city)$",
+                            re.IGNORECASE)
+
+
+def normal_name(label: str, name: str, kb: KnowledgeBase) -> str:
+    """Canonical form of a name the KB does not know, by the conventions of its type."""
+    if label == "agency" and (m := POLICE_RE.match(name)):
+        return f"{m.group('place')} police"
+    if label == "region" and (m := REGION_NOUN_RE.match(name)):
+        place = kb.lookup(m.group("place"), "region")
+        if place is not None:
+            return place.name
+    return name
 
 
 def _words(name: str) -> list[str]:
@@ -34,11 +53,17 @@ def _expands(short: str, long: str, etype: str) -> bool:
         return False
     if lw[: len(s)] == s:  # prefix: "Thermo Fisher" -> "Thermo Fisher Scientific"
         return True
-    # suffix, for bodies: "Public Security Bureau" -> "Bingtuan Public Security Bureau"
-    return etype == "agency" and len(s) >= 2 and lw[-len(s):] == s
+    # suffix, for bodies and outlets: "Public Security Bureau" -> "Bingtuan Public Security Bureau",
+    # "Times" -> "New York Times"
+    return etype in SUFFIX_LINKED and (len(s) >= 2 or etype == "media") and lw[-len(s):] == s
 
 
 def canonicalise(mentions: Sequence[Mention], kb: KnowledgeBase) -> list[Mention]:
+    mentions = [
+        m if kb.by_name(m.label, m.canonical) is not None
+        else Mention(m.text, m.label, normal_name(m.label, m.canonical, kb), m.start, m.end)
+        for m in mentions
+    ]
     by_type: dict[str, set[str]] = {}
     for m in mentions:
         if m.label in LINKABLE:

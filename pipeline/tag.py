@@ -236,7 +236,7 @@ class Tagger:
             return None  # a URL, domain or e-mail address is a locator, not a named entity
         kb = self.kb
         if kb.is_nonentity(surface) or is_generic_government(clean_surface(surface)) \
-                or (span.label_ != "FORCE" and all(kb.is_nonentity(w) for w in surface.split())):
+                or (span.label_ in NER_KEEP and all(kb.is_nonentity(w) for w in surface.split())):
             return None  # demonyms and group names, alone or strung together ("Muslim Uyghurs")
         label_ = span.label_
         if (label_ in NER_KEEP and any(t.pos_ in ("VERB", "AUX") and not t.is_title for t in span)) \

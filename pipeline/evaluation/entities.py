@@ -39,3 +39,34 @@ def evaluate_entities(tagger: Tagger, settings: Settings) -> dict[str, Any]:
         "scores": {k: {"p": round(p, 3), "r": round(r, 3), "f1": round(f, 3)} for k, (p, r, f) in scores.items()},
         "predictions": preds,
     }
+
+
+def evaluate_clusters(tagger: Tagger, settings: Settings) -> dict[str, Any]:
+    """Alias clustering against ``aliases.jsonl``: a gold cluster is matched when every mention of
+    its aliases in the dev documents gets one and the same canonical id, used by no other cluster."""
+    shared = require_shared()
+    scorer = load_scorer("ner_score")
+    clusters = read_jsonl(shared / "devset" / "aliases.jsonl")
+    seen: dict[str, set[str]] = {}  # normalised surface -> entity ids assigned
+    for path in sorted((shared / "devset" / "docs").glob("*.txt")):
+        doc = extract(load_file(str(path), settings))
+        for m in tagger.tag(doc.text).mentions:
+            seen.setdefault(scorer.norm(m.text), set()).add(m.entity_id)
+    details: list[dict[str, Any]] = []
+    owner: dict[str, str] = {}
+    for c in clusters:
+        ids: set[str] = set()
+        found = [a for a in c["aliases"] if scorer.norm(a) in seen]
+        for a in found:
+            ids |= seen[scorer.norm(a)]
+        details.append({"canonical": c["canonical"], "aliases_found": len(found), "aliases": len(c["aliases"]),
+                        "entity_ids": sorted(ids)})
+        for i in ids:
+            owner.setdefault(i, c["canonical"])
+    matched = 0
+    for d in details:
+        eids: list[str] = d["entity_ids"]
+        d["matched"] = (len(eids) == 1 and owner[eids[0]] == d["canonical"]
+                        and sum(1 for o in details if eids[0] in o["entity_ids"]) == 1)
+        matched += int(d["matched"])
+    return {"clusters": len(details), "matched": matched, "details": details}

@@ -26,6 +26,8 @@ def flatten(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     flat: dict[str, dict[str, float]] = {}
     if "entities" in result:
         flat["entities"] = {f"{cls}_f1": v["f1"] for cls, v in result["entities"].items()}
+    if "alias_clusters" in result:
+        flat.setdefault("entities", {})["alias_clusters_matched"] = result["alias_clusters"]["matched"]
     if "retrieval" in result:
         r = result["retrieval"]
         flat["retrieval"] = {"judged_pool_ndcg@10": r["judged_pool"]["ndcg@10"],
@@ -51,11 +53,13 @@ def run_eval(settings: Settings, what: str = "all") -> tuple[dict[str, Any], lis
     result: dict[str, Any] = {}
     tagger = None
     if what in ("entities", "all"):
-        from pipeline.evaluation.entities import evaluate_entities
+        from pipeline.evaluation.entities import evaluate_clusters, evaluate_entities
         from pipeline.tag import Tagger
 
         tagger = Tagger(settings)
         result["entities"] = evaluate_entities(tagger, settings)["scores"]
+        clusters = evaluate_clusters(tagger, settings)
+        result["alias_clusters"] = {k: clusters[k] for k in ("clusters", "matched")}
     if what in ("retrieval", "all"):
         from pipeline.evaluation.retrieval import evaluate_retrieval
         from pipeline.ingest import Pipeline
