@@ -245,9 +245,41 @@ def bench_cold(settings: Settings, log: Callable[[str], None]) -> dict[str, floa
             "help_s": round(help_s, 2)}
 
 
+def current_rss_mb() -> float:
+    """Resident set size now (Linux /proc), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def bench_memory(settings: Settings, n_docs: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Tag ``n_docs`` distinct generated documents in one process; RSS at ten checkpoints. Each
+    document names different entities (new strings for spaCy's vocabulary), the case memory_zone is for."""
+    from pipeline.tag import Tagger
+
+    tagger = Tagger(settings)
+    tagger.warm_up()
+    texts = generate_docs(200, seed=5, paragraphs=2)
+    rng = random.Random(9)
+    step = max(n_docs // 10, 1)
+    samples = []
+    for i in range(n_docs):
+        # a fresh made-up name per document keeps the vocabulary growing unless it is released
+        name = "".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(4)).title()
+        tagger.tag(texts[i % len(texts)] + f" {name} Technologies Ltd. sold scanners to police.")
+        if (i + 1) % step == 0:
+            samples.append({"documents": i + 1, "rss_mb": current_rss_mb()})
+            log(f"bench: memory {samples[-1]}")
+    first, last = samples[0]["rss_mb"], samples[-1]["rss_mb"]
+    return {"documents": n_docs, "samples": samples, "growth_mb_after_first_checkpoint": round(last - first, 1)}
+
+
 def run_bench(settings: Settings, *, n_claims: int, n_docs: int, n_queries: int, cold: bool,
-              log: Callable[[str], None]) -> dict[str, Any]:
+              log: Callable[[str], None], memory_docs: int = 0) -> dict[str, Any]:
     result: dict[str, Any] = {"machine": _machine()}
+    if memory_docs:
+        result["tag_memory"] = bench_memory(settings, memory_docs, log)
     result["stages"] = bench_stages(settings, n_docs, log)
     result["search"] = bench_search(settings, n_claims, n_queries, log)
     if cold:
