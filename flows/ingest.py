@@ -12,10 +12,9 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline.errors import FetchError, SourceError
-from pipeline.fetch import expand_sources, now_iso
-from pipeline.ingest import Pipeline, outcome
-from pipeline.records import Fetched, IngestReport, Processed, SkipReason, SourceResult
+from pipeline.errors import FetchError
+from pipeline.ingest import Pipeline, Steps, ingest
+from pipeline.records import Fetched, Processed, SourceResult
 from pipeline.settings import Settings
 
 
@@ -50,31 +49,13 @@ def ingest_flow(sources: list[str], home: str | None = None, allow_private: bool
     settings = pipeline.settings if pipeline is not None else Settings.load(home=home, allow_private=allow_private)
     pipe: Pipeline = pipeline or Pipeline(settings)
     fetch = fetch_task.with_options(retries=settings.fetch_retries, retry_delay_seconds=[1, 4, 10])
-    report = IngestReport()
-    started = now_iso()
+    steps = Steps(
+        fetch=lambda source: fetch(pipe, source),
+        process=lambda raw: process_task(pipe, raw),
+        save=lambda processed: save_task(pipe, processed),
+    )
     try:
-        for source in expand_sources(sources):
-            result = _one(pipe, fetch, source)
-            report.add(result)
-            if pipe.on_result is not None:
-                pipe.on_result(result)
-        pipe.record(report, started)
+        return ingest(sources, settings, pipeline=pipe, steps=steps).to_json()
     finally:
         if pipeline is None:
             pipe.close()
-    return report.to_json()
-
-
-def _one(pipe: Pipeline, fetch: Any, source: str) -> SourceResult:
-    try:
-        raw = fetch(pipe, source)
-        processed = process_task(pipe, raw)
-        if isinstance(processed, SourceResult):
-            return processed
-        result: SourceResult = save_task(pipe, processed)
-        return result
-    except SourceError as exc:
-        return outcome(source, exc)
-    except Exception as exc:  # noqa: BLE001 - one source's bug must not stop the batch
-        return SourceResult(source=source, status="failed", reason=SkipReason.FAILED.value,
-                            detail=f"internal error: {type(exc).__name__}: {exc}")

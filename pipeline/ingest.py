@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.claims import cut_claims, embedding_text
@@ -33,6 +34,15 @@ SKIP_REASONS = {SkipReason.EMPTY, SkipReason.BOILERPLATE, SkipReason.NO_TEXT_PDF
 failure to read the input: 'failed' (and a non-zero exit)."""
 
 Progress = Callable[[SourceResult], None]
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Replacements for a Pipeline's steps (the Prefect flow passes its tasks); None = default."""
+
+    fetch: Callable[[str], Fetched] | None = None
+    process: Callable[[Fetched], Processed | SourceResult] | None = None
+    save: Callable[[Processed], SourceResult] | None = None
 
 
 def outcome(source: str, error: SourceError) -> SourceResult:
@@ -116,15 +126,18 @@ class Pipeline:
         sync(self.store, self.index)
         return SourceResult(source=doc.source, status=status, doc_id=doc.doc_id, claims=len(processed.claims))
 
-    def ingest_one(self, source: str) -> SourceResult:
-        """All steps for one source, with retries of retryable fetch errors; never raises for a
-        bad source."""
+    def ingest_one(self, source: str, steps: Steps | None = None) -> SourceResult:
+        """All steps for one source; never raises for a bad source. The flow passes its Prefect
+        tasks as ``steps``; by default they are this object's methods (fetch with retries)."""
+        fetch = steps.fetch if steps and steps.fetch else self._fetch_with_retries
+        process = steps.process if steps and steps.process else self.process
+        save = steps.save if steps and steps.save else self.save
         try:
-            raw = self._fetch_with_retries(source)
-            processed = self.process(raw)
+            raw = fetch(source)
+            processed = process(raw)
             if isinstance(processed, SourceResult):
                 return processed
-            return self.save(processed)
+            return save(processed)
         except SourceError as exc:
             return outcome(source, exc)
         except Exception as exc:
@@ -149,16 +162,16 @@ class Pipeline:
 
 
 def ingest(sources: Iterable[str], settings: Settings, *, pipeline: Pipeline | None = None,
-           progress: Progress | None = None) -> IngestReport:
-    """Ingest every source without Prefect (the flow in ``flows/ingest.py`` does the same with
-    tasks, retries and run history)."""
+           progress: Progress | None = None, steps: Steps | None = None) -> IngestReport:
+    """Ingest every source, recording the run. Without ``steps`` this runs in-process without
+    Prefect; the flow in ``flows/ingest.py`` calls it with its tasks as the steps."""
     own = pipeline is None
     pipe = pipeline or Pipeline(settings)
     report = IngestReport()
     started = now_iso()
     try:
         for source in expand_sources(sources):
-            result = pipe.ingest_one(source)
+            result = pipe.ingest_one(source, steps)
             report.add(result)
             for callback in (progress, pipe.on_result):
                 if callback:
