@@ -61,7 +61,7 @@ def _expands(short: str, long: str, etype: str) -> bool:
 def canonicalise(mentions: Sequence[Mention], kb: KnowledgeBase) -> list[Mention]:
     mentions = [
         m if kb.by_name(m.label, m.canonical) is not None
-        else Mention(m.text, m.label, normal_name(m.label, m.canonical, kb), m.start, m.end)
+        else Mention(m.text, m.label, normal_name(m.label, m.canonical, kb), m.start, m.end, m.parent)
         for m in mentions
     ]
     by_type: dict[str, set[str]] = {}
@@ -86,6 +86,6 @@ def canonicalise(mentions: Sequence[Mention], kb: KnowledgeBase) -> list[Mention
             # follow chains ("PSB" -> "Public Security Bureau" -> "Bingtuan Public Security Bureau")
             while (m.label, target) in mapping:
                 target = mapping[(m.label, target)]
-            m = Mention(m.text, m.label, target, m.start, m.end)
+            m = Mention(m.text, m.label, target, m.start, m.end, m.parent)
         out.append(m)
     return out

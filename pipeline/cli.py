@@ -250,7 +250,8 @@ def entities(ctx: click.Context, etype: str | None, limit: int | None, as_json: 
     for r in rows:
         others = [a for a in r["aliases"] if a != r["canonical"]]
         aka = f"  aka {'; '.join(others)}" if others else ""
-        click.echo(f"{r['type']:<9} {r['canonical']}  ({r['mentions']} mentions, {r['documents']} docs){aka}")
+        of = f"  [part of {r['parent']}]" if r["parent"] else ""
+        click.echo(f"{r['type']:<9} {r['canonical']}  ({r['mentions']} mentions, {r['documents']} docs){of}{aka}")
 
 
 @main.command()

@@ -117,6 +117,10 @@ class KnowledgeBase:
             return candidates[0]
         return None
 
+    def candidates(self, text: str) -> list[KBEntity]:
+        """Every entity a surface form may name (several when a name is shared across types)."""
+        return list(self.index.get(norm_key(text), []))
+
     def is_nonentity(self, text: str) -> bool:
         return norm_key(text) in self.nonentities
 

@@ -125,10 +125,15 @@ class Mention:
     canonical: str
     start: int
     end: int
+    parent: str | None = None  # canonical name of the parent company of a brand or subsidiary (KB)
 
     @property
     def entity_id(self) -> str:
         return entity_id(self.label, self.canonical)
+
+    @property
+    def parent_id(self) -> str | None:
+        return entity_id(self.label, self.parent) if self.parent else None
 
 
 @dataclass(frozen=True, slots=True)

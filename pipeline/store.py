@@ -61,7 +61,8 @@ CREATE INDEX IF NOT EXISTS snapshots_doc ON snapshots(doc_id);
 CREATE TABLE IF NOT EXISTS entities (
     entity_id TEXT PRIMARY KEY,
     type TEXT NOT NULL,
-    canonical TEXT NOT NULL
+    canonical TEXT NOT NULL,
+    parent_id TEXT
 );
 CREATE INDEX IF NOT EXISTS entities_type_name ON entities(type, canonical COLLATE NOCASE);
 CREATE TABLE IF NOT EXISTS aliases (
@@ -146,12 +147,19 @@ class Store:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(SCHEMA)
+            self._migrate()
             self.conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}",
                              hint="is it a dualuse data directory? move it aside to start afresh") from exc
+
+    def _migrate(self) -> None:
+        """Columns added after a store was created (CREATE TABLE IF NOT EXISTS does not add them)."""
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(entities)")}
+        if "parent_id" not in columns:
+            self.conn.execute("ALTER TABLE entities ADD COLUMN parent_id TEXT")
 
     def close(self) -> None:
         self.conn.close()
@@ -209,8 +217,14 @@ class Store:
             )
             for m in processed.mentions:
                 eid = m.entity_id
-                c.execute("INSERT OR IGNORE INTO entities(entity_id, type, canonical) VALUES (?,?,?)",
-                          (eid, m.label, m.canonical))
+                c.execute(
+                    """INSERT INTO entities(entity_id, type, canonical, parent_id) VALUES (?,?,?,?)
+                       ON CONFLICT(entity_id) DO UPDATE SET parent_id = COALESCE(excluded.parent_id, parent_id)""",
+                    (eid, m.label, m.canonical, m.parent_id),
+                )
+                if m.parent_id and m.parent:  # the parent is known by name even before it is mentioned
+                    c.execute("INSERT OR IGNORE INTO entities(entity_id, type, canonical) VALUES (?,?,?)",
+                              (m.parent_id, m.label, m.parent))
                 c.execute("INSERT OR IGNORE INTO aliases(entity_id, alias) VALUES (?,?)",
                           (eid, " ".join(m.text.split())))
                 c.execute("INSERT OR IGNORE INTO mentions(doc_id, entity_id, text, start, end) VALUES (?,?,?,?,?)",
@@ -293,7 +307,7 @@ class Store:
     def entity_listing(self, etype: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Canonical entities with mention and document counts and the aliases seen, most
         mentioned first."""
-        sql = """SELECT e.entity_id, e.type, e.canonical, COUNT(*) AS mentions,
+        sql = """SELECT e.entity_id, e.type, e.canonical, e.parent_id, COUNT(*) AS mentions,
                         COUNT(DISTINCT m.doc_id) AS documents
                  FROM entities e JOIN mentions m USING (entity_id)"""
         params: list[Any] = []
@@ -308,7 +322,9 @@ class Store:
         aliases: dict[str, list[str]] = {}
         for eid, alias in self.conn.execute("SELECT entity_id, alias FROM aliases ORDER BY alias"):
             aliases.setdefault(eid, []).append(alias)
+        names = {r[0]: r[1] for r in self.conn.execute("SELECT entity_id, canonical FROM entities")}
         return [{"id": r["entity_id"], "type": r["type"], "canonical": r["canonical"],
+                 "parent": names.get(r["parent_id"]) if r["parent_id"] else None,
                  "mentions": r["mentions"], "documents": r["documents"],
                  "aliases": aliases.get(r["entity_id"], [])} for r in rows]
 
@@ -327,7 +343,21 @@ class Store:
         direct = entity_id(etype, name)
         if not found and self.conn.execute("SELECT 1 FROM entities WHERE entity_id = ?", (direct,)).fetchone():
             found = [direct]
-        return found
+        return self.with_descendants(found)
+
+    def with_descendants(self, entity_ids: Sequence[str]) -> list[str]:
+        """The entities plus their brands and subsidiaries, at any depth (the KB's parent links):
+        a filter on Thermo Fisher Scientific also finds claims naming Applied Biosystems."""
+        out = list(dict.fromkeys(entity_ids))
+        frontier = list(out)
+        while frontier:
+            marks = ",".join("?" * len(frontier))
+            children = [r[0] for r in self.conn.execute(
+                f"SELECT entity_id FROM entities WHERE parent_id IN ({marks})", frontier)  # noqa: S608
+                if r[0] not in out]
+            out.extend(children)
+            frontier = children
+        return out
 
     def closest_entities(self, etype: str, name: str, limit: int = 5) -> list[str]:
         """Canonical names of ``etype`` sharing a word with ``name``, most-mentioned first."""

@@ -98,7 +98,7 @@ class Tagger:
     def version(self) -> str:
         """Identifies model + KB + rules; stored documents tagged otherwise are re-tagged."""
         self.warm_up()
-        return f"{self.package}-{self._nlp.meta.get('version')}+kb{self.kb.version}+rules4+senter"
+        return f"{self.package}-{self._nlp.meta.get('version')}+kb{self.kb.version}+rules5+senter"
 
     def warm_up(self) -> None:
         with self._lock:  # the CLI warms models in a thread while Prefect starts
@@ -242,14 +242,23 @@ class Tagger:
         if (label_ in NER_KEEP and any(t.pos_ in ("VERB", "AUX") and not t.is_title for t in span)) \
                 or (label_ == "ORG" and sum(t.pos_ in ("VERB", "AUX") for t in span) > 1):
             return None  # a headline or clause caught as a name ("Security State Is Using ...")
+        if label_ in NER_KEEP and surface.split()[-1].lower() in GENERIC_PLURALS:
+            return None  # "Xinjiang Customers": a place and a common noun, not a name
         known = kb.lookup(surface)
         if known is not None:
             if known.etype == "product":
                 surface, end = self._product_name(surface, start, end)
-            return Mention(surface, known.etype, known.name, start, end)
+            parent = known.parent if known.etype == "company" else None
+            return Mention(surface, known.etype, known.name, start, end, parent)
+        shared = kb.candidates(surface)
+        if len(shared) > 1:  # one name, several entities of different types: the sentence decides
+            chosen = _disambiguate(shared, span)
+            if chosen is None:
+                return None
+            if chosen.etype == "product":
+                surface, end = self._product_name(surface, start, end)
+            return Mention(surface, chosen.etype, chosen.name, start, end)
         name = clean_surface(surface)
-        if label_.startswith("KB_"):
-            return None  # ambiguous KB form (several entities share it) – leave it untagged
         if label_ == "FORCE":
             etype = "agency"
         elif label_ in ("GPE", "LOC", "FAC"):
@@ -277,6 +286,26 @@ class Tagger:
         return surface, end
 
 
+PLATFORM_BEFORE = {"on", "via", "using", "through", "into", "onto"}
+PLATFORM_AFTER = {"account", "accounts", "search", "searches", "app", "apps", "page", "pages", "post", "posts",
+                  "photo", "picture", "video", "videos", "feed", "profile", "user", "users", "login"}
+
+
+def _disambiguate(candidates: list[Any], span: Any) -> Any:
+    """'searched on Google', 'a Google account' -> the product; 'Google said' -> the company.
+    A platform reading needs a cue; otherwise the organisation (company, agency, ...) wins."""
+    doc = span.doc
+    before = doc[span.start - 1].lower_ if span.start > 0 else ""
+    after = doc[span.end].lower_ if span.end < len(doc) else ""
+    by_type = {c.etype: c for c in candidates}
+    if "product" in by_type and (before in PLATFORM_BEFORE or after in PLATFORM_AFTER):
+        return by_type["product"]
+    for etype in ("company", "agency", "ngo", "media", "academic", "other_org", "region"):
+        if etype in by_type:
+            return by_type[etype]
+    return None
+
+
 def _extend_agency(span: Any) -> Any:
     """'Congressional-Executive Commission' + 'on China' -> one body: NER often stops a state
     body's name before its 'on/of/for <Name>' tail."""
@@ -294,14 +323,22 @@ def _extend_agency(span: Any) -> Any:
     return span
 
 
+GENERIC_PLURALS = {"customers", "clients", "officials", "residents", "people", "citizens", "users", "members",
+                   "workers", "students", "officers", "dealers", "suppliers", "buyers", "sellers", "activists",
+                   "journalists", "researchers", "experts", "critics", "lawmakers", "leaders", "families"}
+CLAUSE_WORDS = {"that", "which", "who", "whom", "whose", "where", "when", "while", "because", "said", "says"}
+
+
 def _split_possessive(span: Any) -> list[Any]:
-    """'Bingtuan's Public Security Bureau' names two things: the Bingtuan and its bureau."""
+    """Cut a candidate where one name ends and another begins: at a possessive ("Bingtuan's Public
+    Security Bureau": the Bingtuan and its bureau) or a clause word NER swallowed ("Twitter that
+    X Corp.")."""
     from spacy.tokens import Span
 
     for i, token in enumerate(span):
-        if token.tag_ == "POS" and 0 < i < len(span) - 1:
-            return [Span(span.doc, span.start, span.start + i, label=span.label),
-                    Span(span.doc, span.start + i + 1, span.end, label=span.label)]
+        if 0 < i < len(span) - 1 and (token.tag_ == "POS" or (token.lower_ in CLAUSE_WORDS and token.is_lower)):
+            return [*_split_possessive(Span(span.doc, span.start, span.start + i, label=span.label)),
+                    *_split_possessive(Span(span.doc, span.start + i + 1, span.end, label=span.label))]
     return [span]
 
 

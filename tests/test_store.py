@@ -133,3 +133,20 @@ def test_schema_has_foreign_keys_on(tmp_path: Path) -> None:
                                "context_end) VALUES ('c', 'no-such-doc', 0, 't', 0, 1, 0, 1)")
     finally:
         store.close()
+
+
+def test_company_filter_rolls_up_brands(make_pipeline, tmp_path) -> None:
+    """A claim naming only a brand is found by its parent company's name; the brand keeps its own."""
+    from pipeline.ingest import ingest
+
+    pipe = make_pipeline()
+    note = tmp_path / "brand.txt"
+    note.write_text("Brand note\n\nPolice in Ruritania bought an Applied Biosystems genetic analyzer in 2017 "
+                    "for their forensic laboratory, according to tender documents.\n")
+    ingest([str(note)], pipe.settings, pipeline=pipe)
+    store = pipe.store
+    parent_ids = store.resolve_entity("company", "Thermo Fisher Scientific")
+    assert "company:applied-biosystems" in parent_ids
+    assert store.resolve_entity("company", "Applied Biosystems") == ["company:applied-biosystems"]
+    listing = {r["canonical"]: r for r in store.entity_listing("company")}
+    assert listing["Applied Biosystems"]["parent"] == "Thermo Fisher Scientific"

@@ -141,3 +141,47 @@ def test_tiny_inputs(shared_tagger, text: str) -> None:
     ms = mentions(shared_tagger, text)
     assert all(m.label == "company" for m in ms)
     assert len(ms) == 1
+
+
+def test_product_named_before_generic_noun(shared_tagger) -> None:
+    got = labelled(shared_tagger, "Researchers said the Nightjar spyware was sold by Orvel Systems Ltd. to Oman.")
+    assert got["Nightjar"] == ("product", "Nightjar")
+    assert got["Orvel Systems Ltd."] == ("company", "Orvel Systems")
+    assert "Nightjar spyware" not in got
+
+
+def test_headline_case_words_are_not_products(shared_tagger) -> None:
+    got = labelled(shared_tagger, "Vendor to Stop Sales of Genetic Sequencers to Police in Ruritania")
+    assert not [t for t, (label, _) in got.items() if label == "product"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Protesters searched on Google for the names of the officers.", ("product", "Google Search")),
+    ("Google said it would review the contract with the ministry.", ("company", "Google")),
+])
+def test_name_shared_by_company_and_platform_decided_by_context(shared_tagger, text, expected) -> None:
+    assert labelled(shared_tagger, text)["Google"] == expected
+
+
+def test_clause_word_splits_two_names(shared_tagger) -> None:
+    got = labelled(shared_tagger, "Activists posted on Twitter that X Corp. had suspended their accounts.")
+    assert got["Twitter"][0] == "product"
+    assert got["X Corp."] == ("company", "X Corp.")
+
+
+def test_place_plus_generic_plural_is_not_an_organisation(shared_tagger) -> None:
+    got = labelled(shared_tagger, "The company kept doing business in Xinjiang Customers or dealers there.")
+    assert "Xinjiang Customers" not in got
+
+
+def test_brand_mention_keeps_its_name_and_records_parent(shared_tagger) -> None:
+    found = [m for m in mentions(shared_tagger, "Police used an Applied Biosystems analyzer.") if m.label == "company"]
+    assert [(m.canonical, m.parent) for m in found] == [("Applied Biosystems", "Thermo Fisher Scientific")]
+
+
+@pytest.mark.parametrize(("text", "surface", "canonical"), [
+    ("The Ruritania Police Department bought scanners.", "Ruritania Police Department", "Ruritania police"),
+    ("Police in Guangdong Province bought scanners.", "Guangdong Province", "Guangdong"),
+])
+def test_conventional_forms_share_one_canonical(shared_tagger, text, surface, canonical) -> None:
+    assert labelled(shared_tagger, text)[surface][1] == canonical
