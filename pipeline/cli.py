@@ -137,12 +137,14 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
 @click.option("--region", multiple=True, help="Only claims naming this region.")
 @click.option("--since", help="Only documents published on or after YYYY-MM-DD.")
 @click.option("--until", help="Only documents published on or before YYYY-MM-DD.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]),
+              help="Ranking: dense + BM25 fused (default), embeddings only, or BM25 only.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def search(ctx: click.Context, query: tuple[str, ...], limit: int, company: tuple[str, ...],
            product: tuple[str, ...], agency: tuple[str, ...], region: tuple[str, ...],
-           since: str | None, until: str | None, as_json: bool) -> None:
-    """Semantic search over claims, with cited passages."""
+           since: str | None, until: str | None, mode: str | None, as_json: bool) -> None:
+    """Search claims (hybrid dense + keyword), with cited passages."""
     from pipeline.ingest import Pipeline
     from pipeline.render import hits_text
     from pipeline.search import SearchQuery
@@ -152,7 +154,7 @@ def search(ctx: click.Context, query: tuple[str, ...], limit: int, company: tupl
     text = " ".join(query)
     filters = {k: v for k, v in (("company", company), ("product", product), ("agency", agency),
                                  ("region", region)) if v}
-    q = SearchQuery(text=text, limit=limit, filters=filters, since=since, until=until).validated()
+    q = SearchQuery(text=text, limit=limit, filters=filters, since=since, until=until, mode=mode or "").validated()
     pipe = Pipeline(settings)
     try:
         hits = run_search(q, pipe.store, pipe.index, pipe.embedder, settings)

@@ -1,4 +1,9 @@
-"""Search stage: semantic search over claims, with exact entity and date filters.
+"""Search stage: hybrid search over claims (dense + BM25, fused), with exact entity and date filters.
+
+Dense: the query's embedding against claim embeddings (HNSW in chromadb, or exact over a filtered
+candidate set). Keyword: SQLite FTS5 BM25 over claim texts, the query reduced to plain word terms.
+Hybrid: reciprocal-rank fusion of the two rankings, with k and weights chosen by measurement on the
+dev queries (``dualuse eval retrieval``).
 
 Filters resolve to canonical entity ids in the store (any seen alias or the canonical name, any
 case) and combine with AND; the candidate claims they leave are scored exactly against the query
@@ -9,7 +14,7 @@ exact and fast; otherwise the HNSW index is asked for more neighbours than neede
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -25,6 +30,9 @@ from pipeline.store import ClaimRow, Store
 MAX_QUERY_CHARS = 2000
 """Longer queries are cut: the embedding model reads 256 word pieces at most anyway."""
 MAX_LIMIT = 1000
+MODES = ("hybrid", "dense", "keyword")
+STOPWORDS = frozenset("""a an and are as at be but by for from has have how in into is it its of on or that the
+their there these they this to was were what when where which who why will with did does do""".split())
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class SearchQuery:
     filters: dict[str, tuple[str, ...]] = field(default_factory=dict)  # type -> names (AND)
     since: str | None = None
     until: str | None = None
+    mode: str = ""  # empty: Settings.search_mode
 
     def validated(self) -> SearchQuery:
         text = " ".join(self.text.split())
@@ -47,7 +56,9 @@ class SearchQuery:
         since, until = _check_date("--since", self.since), _check_date("--until", self.until)
         if since and until and since > until:
             raise UsageError(f"--since {since} is after --until {until}")
-        return SearchQuery(text[:MAX_QUERY_CHARS], self.limit, self.filters, since, until)
+        if self.mode and self.mode not in MODES:
+            raise UsageError(f"unknown search mode '{self.mode}'", hint="valid: " + ", ".join(MODES))
+        return SearchQuery(text[:MAX_QUERY_CHARS], self.limit, self.filters, since, until, self.mode)
 
 
 def _check_date(flag: str, value: str | None) -> str | None:
@@ -91,37 +102,64 @@ def resolve_filters(store: Store, filters: dict[str, tuple[str, ...]]) -> list[l
     return groups
 
 
+def keyword_terms(text: str) -> list[str]:
+    """Plain word terms of a query for FTS5: letters and digits only, stopwords dropped."""
+    terms = [t for t in re.findall(r"\w+", text.lower()) if t not in STOPWORDS]
+    return list(dict.fromkeys(terms))[:64]
+
+
+def fuse(rankings: list[list[tuple[str, float]]], weights: list[float], k: float) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion: each ranking adds weight / (k + rank) to the claims it ranks."""
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, (cid, _score) in enumerate(ranking, 1):
+            scores[cid] = scores.get(cid, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
 def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embedder,
            settings: Settings) -> list[Hit]:
     query = query.validated()
+    if not query.mode:
+        query = replace(query, mode=settings.search_mode)
     if store.claim_count() == 0:
         raise EmptyStoreError("the store is empty: nothing to search",
                               hint="ingest something first, e.g. 'dualuse ingest corpus/demo' or 'dualuse demo'")
     groups = resolve_filters(store, query.filters)
-    filtered = bool(groups or query.since or query.until)
-    vector = embedder.embed_query(query.text)
-    scored: list[tuple[str, float]]
-    if filtered:
-        candidates = store.filter_claims(groups, query.since, query.until)
-        if not candidates:
-            return []
-        if len(candidates) <= settings.exact_search_max:
-            scored = exact_scores(store, candidates, vector)
-        else:
-            allowed = set(candidates)
-            scored = []
-            n = query.limit * 20
-            while True:
-                found = index.query(vector, n)
-                scored = [(cid, s) for cid, s in found if cid in allowed]
-                if len(scored) >= query.limit or len(found) < n:
-                    break
-                n *= 4
-    else:
-        scored = index.query(vector, query.limit)
+    candidates = store.filter_claims(groups, query.since, query.until) \
+        if (groups or query.since or query.until) else None
+    if candidates is not None and not candidates:
+        return []
+    pool = max(query.limit, settings.fusion_pool) if query.mode == "hybrid" else query.limit
+    rankings: list[list[tuple[str, float]]] = []
+    weights: list[float] = []
+    if query.mode in ("hybrid", "dense"):
+        rankings.append(dense_ranking(store, index, embedder.embed_query(query.text), candidates, pool, settings))
+        weights.append(1.0)
+    if query.mode in ("hybrid", "keyword"):
+        rankings.append(store.keyword_search(keyword_terms(query.text), pool, candidates))
+        weights.append(settings.keyword_weight)
+    scored = rankings[0] if len(rankings) == 1 else fuse(rankings, weights, settings.rrf_k)
     top = scored[: query.limit]
     rows = store.claim_rows([cid for cid, _ in top])
     return [Hit(rows[cid], score) for cid, score in top if cid in rows]
+
+
+def dense_ranking(store: Store, index: VectorIndex, vector: np.ndarray, candidates: list[str] | None,
+                  n: int, settings: Settings) -> list[tuple[str, float]]:
+    """Nearest claims by cosine similarity; exact over a small candidate set, else HNSW."""
+    if candidates is None:
+        return index.query(vector, n)
+    if len(candidates) <= settings.exact_search_max:
+        return exact_scores(store, candidates, vector)[:n]
+    allowed = set(candidates)
+    want = n * 20
+    while True:
+        found = index.query(vector, want)
+        scored = [(cid, s) for cid, s in found if cid in allowed]
+        if len(scored) >= n or len(found) < want:
+            return scored[:n]
+        want *= 4
 
 
 def exact_scores(store: Store, claim_ids: list[str], vector: np.ndarray) -> list[tuple[str, float]]:

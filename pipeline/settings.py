@@ -91,6 +91,18 @@ class Settings:
     context_sentences: int = 1
     """Sentences of context kept on each side of a claim (within its paragraph)."""
 
+    search_mode: str = "hybrid"
+    """hybrid (dense + BM25 fused), dense or keyword; the default is the one that measured best."""
+
+    fusion_pool: int = 100
+    """Claims taken from each ranking (dense, keyword) before fusion."""
+
+    rrf_k: float = 60.0
+    """Reciprocal-rank fusion constant (measured on the dev queries; see README)."""
+
+    keyword_weight: float = 1.0
+    """Weight of the BM25 ranking against the dense ranking in fusion."""
+
     exact_search_max: int = 20000
     """Filtered searches over at most this many candidate claims are scored exactly."""
 

@@ -394,6 +394,23 @@ class Store:
             params.append(until)
         return [r[0] for r in self.conn.execute(sql, params)]
 
+    def keyword_search(self, terms: Sequence[str], limit: int,
+                       candidates: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """BM25 over claim texts (FTS5, Porter stemming): claims matching any term, best first, as
+        (claim_id, -bm25). ``terms`` must be plain word characters; each is quoted, so no FTS syntax
+        (NEAR, *, column filters, quotes) can reach the query."""
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        sql = "SELECT claim_id, bm25(claims_fts) AS rank FROM claims_fts WHERE claims_fts MATCH ?"
+        params: list[Any] = [match]
+        if candidates is not None:
+            sql += " AND claim_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(list(candidates)))
+        sql += " ORDER BY rank LIMIT ?"
+        params.append(limit)
+        return [(r[0], -float(r[1])) for r in self.conn.execute(sql, params)]
+
     def embeddings(self, claim_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         ids: list[str] = []
         blobs: list[bytes] = []

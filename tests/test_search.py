@@ -141,3 +141,40 @@ def test_hit_json_shape(demo_store) -> None:
         assert all(isinstance(v, list) for v in data["entities"].values())
         assert isinstance(data["score"], float) and -1.0 <= data["score"] <= 1.0
         assert isinstance(data["start"], int) and data["end"] > data["start"]
+
+
+@pytest.mark.parametrize("text", ['"unbalanced quote', "sequencer*", "police NEAR Xinjiang",
+                                  "'; DROP TABLE claims; --", "title:Promega OR (", "^ - + : ."])
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_fts_metacharacters_are_inert(demo_store, text: str, mode: str) -> None:
+    before = demo_store.pipe.store.stats()
+    hits = run(demo_store, text, mode=mode)
+    assert isinstance(hits, list)
+    assert demo_store.pipe.store.stats() == before
+
+
+def test_keyword_terms_are_plain_words() -> None:
+    from pipeline.search import keyword_terms
+
+    assert keyword_terms('"DNA" sequencer* NEAR the police; DROP') == ["dna", "sequencer", "near", "police", "drop"]
+    assert keyword_terms("the of and") == []
+
+
+def test_fuse_rewards_agreement() -> None:
+    from pipeline.search import fuse
+
+    dense = [("a", 0.9), ("b", 0.8), ("c", 0.7)]
+    keyword = [("c", 5.0), ("a", 4.0)]
+    fused = fuse([dense, keyword], [1.0, 1.0], k=60)
+    assert [cid for cid, _ in fused] == ["a", "c", "b"]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_keyword_mode_finds_exact_terms(demo_store) -> None:
+    hits = run(demo_store, "UFED", mode="keyword")
+    assert hits and all("UFED" in h.row.text for h in hits)
+
+
+def test_unknown_mode_is_usage_error() -> None:
+    with pytest.raises(UsageError):
+        SearchQuery("x", mode="fuzzy").validated()

@@ -29,7 +29,7 @@ def flatten(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     if "alias_clusters" in result:
         flat.setdefault("entities", {})["alias_clusters_matched"] = result["alias_clusters"]["matched"]
     if "retrieval" in result:
-        r = result["retrieval"]
+        r = result["retrieval"][result["retrieval"]["default_mode"]]
         flat["retrieval"] = {"judged_pool_ndcg@10": r["judged_pool"]["ndcg@10"],
                              "all_claims_ndcg@10": r["all_claims"]["ndcg@10"]}
     if "extraction" in result:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.evaluation.devset import load_scorer, read_jsonl, require_shared
 from pipeline.ingest import Pipeline, ingest
-from pipeline.search import SearchQuery, search
+from pipeline.search import MODES, SearchQuery, search
 from pipeline.settings import Settings
 
 RANK_DEPTH = 50
@@ -27,10 +27,15 @@ def _norm(s: str) -> str:
     return " ".join(s.replace("\u00a0", " ").split())
 
 
-def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None) -> dict[str, Any]:
+def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
+                       modes: tuple[str, ...] = MODES) -> dict[str, Any]:
+    """Metrics per search mode (dense, keyword, hybrid) on the dev queries."""
     shared = require_shared()
     devset = shared / "devset"
     scorer = load_scorer("ir_score")
+    queries = read_jsonl(devset / "queries.jsonl")
+    qrels = {q["qid"]: q["relevant_claims"] for q in queries}
+    out: dict[str, Any] = {"queries": len(qrels), "default_mode": settings.search_mode}
     with tempfile.TemporaryDirectory(prefix="dualuse-eval-") as tmp:
         scratch = replace(settings, home=Path(tmp))
         pipe = Pipeline(scratch, tagger=pipeline.tagger if pipeline else None,
@@ -38,21 +43,22 @@ def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None) -> 
         try:
             ingest([str(devset / "docs")], scratch, pipeline=pipe)
             gold_of = _match_gold(pipe, read_jsonl(devset / "claims.jsonl"))
-            qrels, run = {}, {}
-            for q in read_jsonl(devset / "queries.jsonl"):
-                qrels[q["qid"]] = q["relevant_claims"]
-                hits = search(SearchQuery(q["q"], RANK_DEPTH), pipe.store, pipe.index, pipe.embedder, scratch)
-                run[q["qid"]] = [gold_of.get(h.row.claim_id, h.row.claim_id) for h in hits]
+            gold_ids = set(gold_of.values())
+            out["gold_claims_matched"] = len(gold_ids)
+            for mode in modes:
+                run = {}
+                for q in queries:
+                    hits = search(SearchQuery(q["q"], RANK_DEPTH, mode=mode), pipe.store, pipe.index,
+                                  pipe.embedder, scratch)
+                    run[q["qid"]] = [gold_of.get(h.row.claim_id, h.row.claim_id) for h in hits]
+                pooled = {qid: [c for c in ranked if c in gold_ids] for qid, ranked in run.items()}
+                out[mode] = {
+                    "judged_pool": {k: round(v, 4) for k, v in scorer.evaluate(qrels, pooled).items()},
+                    "all_claims": {k: round(v, 4) for k, v in scorer.evaluate(qrels, run).items()},
+                }
         finally:
             pipe.close()
-    gold_ids = set(gold_of.values())
-    pooled = {qid: [c for c in ranked if c in gold_ids] for qid, ranked in run.items()}
-    return {
-        "judged_pool": {k: round(v, 4) for k, v in scorer.evaluate(qrels, pooled).items()},
-        "all_claims": {k: round(v, 4) for k, v in scorer.evaluate(qrels, run).items()},
-        "queries": len(qrels),
-        "gold_claims_matched": len(gold_ids),
-    }
+    return out
 
 
 def _match_gold(pipe: Pipeline, gold: list[dict[str, Any]]) -> dict[str, str]:
