@@ -31,7 +31,12 @@ MAX_QUERY_CHARS = 2000
 """Longer queries are cut: the embedding model reads 256 word pieces at most anyway."""
 MAX_LIMIT = 1000
 MODES = ("hybrid", "dense", "keyword")
-STOPWORDS = frozenset(["a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "how", "in", "into", "is", "it", "its", "of", "on", "or", "that", "the", "their", "there", "these", "they", "this", "to", "was", "were", "what", "when", "where", "which", "who", "why", "will", "with", "did", "does", "do"])
+STOPWORDS = frozenset([
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "how",
+    "in", "into", "is", "it", "its", "of", "on", "or", "that", "the", "their", "there", "these", "they",
+    "this", "to", "was", "were", "what", "when", "where", "which", "who", "why", "will", "with", "did", "does",
+    "do",
+])
 
 
 @dataclass(frozen=True)
