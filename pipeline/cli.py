@@ -137,13 +137,16 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
 @click.option("--region", multiple=True, help="Only claims naming this region.")
 @click.option("--since", help="Only documents published on or after YYYY-MM-DD.")
 @click.option("--until", help="Only documents published on or before YYYY-MM-DD.")
+@click.option("--source", "sources", multiple=True,
+              help="Only documents from this source: path or URL as ingested, outlet name, or host (hrw.org).")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]),
               help="Ranking: dense + BM25 fused (default), embeddings only, or BM25 only.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def search(ctx: click.Context, query: tuple[str, ...], limit: int, company: tuple[str, ...],
            product: tuple[str, ...], agency: tuple[str, ...], region: tuple[str, ...],
-           since: str | None, until: str | None, mode: str | None, as_json: bool) -> None:
+           since: str | None, until: str | None, sources: tuple[str, ...], mode: str | None,
+           as_json: bool) -> None:
     """Search claims (hybrid dense + keyword), with cited passages."""
     from pipeline.ingest import Pipeline
     from pipeline.render import hits_text
@@ -154,16 +157,42 @@ def search(ctx: click.Context, query: tuple[str, ...], limit: int, company: tupl
     text = " ".join(query)
     filters = {k: v for k, v in (("company", company), ("product", product), ("agency", agency),
                                  ("region", region)) if v}
-    q = SearchQuery(text=text, limit=limit, filters=filters, since=since, until=until, mode=mode or "").validated()
+    q = SearchQuery(text=text, limit=limit, filters=filters, since=since, until=until, mode=mode or "",
+                    sources=sources).validated()
     pipe = Pipeline(settings)
     try:
-        hits = run_search(q, pipe.store, pipe.index, pipe.embedder, settings)
+        hits = run_search(q, pipe.store, pipe.index, pipe.embedder, settings, pipe.tagger)
     finally:
         pipe.close()
     if as_json:
         _emit_json({"query": q.text, "hits": [h.to_json() for h in hits]})
     else:
-        click.echo(hits_text(q.text, hits))
+        click.echo(hits_text(q.text, hits, bold=sys.stdout.isatty()))
+
+
+@main.command()
+@click.argument("claim_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, claim_id: str, as_json: bool) -> None:
+    """Print a claim in its paragraph, with its source, date, offsets and snapshot hash."""
+    from pipeline.errors import UsageError
+    from pipeline.render import claim_text
+    from pipeline.store import Store
+
+    settings = _settings(ctx)
+    settings.ensure_home()
+    store = Store(settings.db_path)
+    try:
+        detail = store.claim_detail(claim_id.strip())
+    finally:
+        store.close()
+    if detail is None:
+        raise UsageError(f"no claim with id '{claim_id}'", hint="claim ids are printed by 'dualuse search'")
+    if as_json:
+        _emit_json(detail)
+    else:
+        click.echo(claim_text(detail, bold=sys.stdout.isatty()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +325,8 @@ def demo(ctx: click.Context) -> None:
         for text, filters in DEMO_QUERIES:
             label = text + "".join(f"  [--{k} {' '.join(v)}]" for k, v in filters.items())
             click.echo(f"\n=== dualuse search \"{label}\" --limit 3\n")
-            hits = run_search(SearchQuery(text, 3, filters), pipe.store, pipe.index, pipe.embedder, settings)
+            hits = run_search(SearchQuery(text, 3, filters), pipe.store, pipe.index, pipe.embedder, settings,
+                              pipe.tagger)
             click.echo(hits_text(text, hits))
     finally:
         pipe.close()

@@ -103,6 +103,10 @@ class Settings:
     keyword_weight: float = 1.0
     """Weight of the BM25 ranking against the dense ranking in fusion."""
 
+    entity_boost: float = 0.5
+    """Hybrid mode: a claim tagged with a company, product or agency the query names gains this many
+    top-rank votes (0.5: neutral on the dev queries, which paraphrase names on purpose; 1.0 cost 0.004)."""
+
     exact_search_max: int = 20000
     """Filtered searches over at most this many candidate claims are scored exactly."""
 

@@ -376,11 +376,18 @@ class Store:
         return [r[0] for r in rows]
 
     def filter_claims(self, entity_groups: Sequence[Sequence[str]], since: str | None,
-                      until: str | None) -> list[str]:
-        """Claim ids that mention one of each group's entity ids (AND across groups) and whose
-        document date lies in [since, until]. Dated filters exclude undated documents."""
+                      until: str | None, sources: Sequence[str] = ()) -> list[str]:
+        """Claim ids that mention one of each group's entity ids (AND across groups), whose
+        document date lies in [since, until] (dated filters exclude undated documents), and whose
+        document matches every source filter: its path or URL as given, its outlet name, or its
+        URL's host ("hrw.org" matches https://www.hrw.org/...), any case."""
         sql = "SELECT c.claim_id FROM claims c JOIN documents d USING (doc_id) WHERE 1=1"
         params: list[Any] = []
+        for src in sources:
+            host = src.lower().removeprefix("www.")
+            sql += (" AND (d.source = ? OR d.url = ? OR d.site = ? COLLATE NOCASE OR d.locator = ?"
+                    " OR lower(d.url) LIKE ? OR lower(d.url) LIKE ?)")
+            params.extend([src, src, src, src, f"%://{host}/%", f"%://www.{host}/%"])
         for group in entity_groups:
             marks = ",".join("?" * len(group))
             sql += (" AND c.claim_id IN (SELECT claim_id FROM claim_entities WHERE entity_id IN ("  # noqa: S608 - placeholders only
@@ -393,6 +400,41 @@ class Store:
             sql += " AND d.published <= ?"
             params.append(until)
         return [r[0] for r in self.conn.execute(sql, params)]
+
+    def has_source(self, src: str) -> bool:
+        return bool(self.filter_claims([], None, None, [src])[:1])
+
+    def claim_detail(self, claim_id: str) -> dict[str, Any] | None:
+        """A claim in its paragraph, with its document's provenance and snapshot hash."""
+        row = self.conn.execute(
+            """SELECT c.claim_id, c.text, c.start, c.end, c.doc_id, d.text AS doc_text, d.source, d.url,
+                      d.title, d.site, d.published, d.raw_sha256, d.content_sha256
+               FROM claims c JOIN documents d USING (doc_id) WHERE c.claim_id = ?""", (claim_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        text: str = row["doc_text"]
+        p_start = text.rfind("\n", 0, row["start"]) + 1
+        p_end = text.find("\n", row["end"])
+        p_end = len(text) if p_end < 0 else p_end
+        entities = self.claim_rows([claim_id])[claim_id].entities
+        return {
+            "claim_id": claim_id, "text": row["text"], "start": row["start"], "end": row["end"],
+            "paragraph": text[p_start:p_end], "paragraph_start": p_start,
+            "doc_id": row["doc_id"], "source": row["source"], "url": row["url"], "title": row["title"],
+            "site": row["site"], "published": row["published"], "snapshot_sha256": row["raw_sha256"],
+            "text_sha256": row["content_sha256"], "entities": entities,
+        }
+
+    def claim_entity_ids(self, claim_ids: Sequence[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for chunk in _chunks(claim_ids, 900):
+            marks = ",".join("?" * len(chunk))
+            for cid, eid in self.conn.execute(
+                f"SELECT claim_id, entity_id FROM claim_entities WHERE claim_id IN ({marks})", chunk,  # noqa: S608
+            ):
+                out.setdefault(cid, set()).add(eid)
+        return out
 
     def keyword_search(self, terms: Sequence[str], limit: int,
                        candidates: Sequence[str] | None = None) -> list[tuple[str, float]]:

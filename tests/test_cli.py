@@ -15,7 +15,7 @@ from pipeline.cli import main
 from pipeline.settings import PROJECT_ROOT
 from tests.helpers import article_text
 
-HIT_KEYS = {"claim_id", "text", "score", "doc_id", "source", "url", "title", "published", "start", "end",
+HIT_KEYS = {"claim_id", "text", "score", "doc_id", "source", "url", "title", "published", "start", "end", "highlights",
             "entities"}
 
 
@@ -196,3 +196,13 @@ def test_doctor_subprocess(tmp_path: Path) -> None:
     assert names == ["data directory", "spaCy model", "embedding model", "store", "vector index",
                      "SSRF protection", "Prefect"]
     assert all(ln.startswith("ok  ") for ln in lines), done.stdout
+
+
+def test_show_prints_paragraph_and_provenance(cli_home) -> None:
+    found = cli("--home", cli_home["home"], "search", "Promega DNA kits", "--limit", "1", "--json")
+    hit = json.loads(found.stdout)["hits"][0]
+    shown = cli("--home", cli_home["home"], "show", hit["claim_id"])
+    assert shown.exit_code == 0, shown.output
+    assert f"»{hit['text']}«" in " ".join(shown.stdout.split()) or hit["text"].split()[0] in shown.stdout
+    assert "snapshot" in shown.stdout and hit["claim_id"] in shown.stdout
+    assert_one_line_error(cli("--home", cli_home["home"], "show", "0000000000000000"), 2, "no claim with id")

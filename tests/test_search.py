@@ -10,7 +10,7 @@ from pipeline.errors import EmptyStoreError, UsageError
 from pipeline.search import SearchQuery, search
 from tests.conftest import DEMO_DIR
 
-HIT_KEYS = {"claim_id", "text", "score", "doc_id", "source", "url", "title", "published", "start", "end",
+HIT_KEYS = {"claim_id", "text", "score", "doc_id", "source", "url", "title", "published", "start", "end", "highlights",
             "entities"}
 ENTITY_KEYS = {"company", "product", "agency", "region"}
 
@@ -178,3 +178,39 @@ def test_keyword_mode_finds_exact_terms(demo_store) -> None:
 def test_unknown_mode_is_usage_error() -> None:
     with pytest.raises(UsageError):
         SearchQuery("x", mode="fuzzy").validated()
+
+
+def test_highlights_round_trip_to_document_text(demo_store) -> None:
+    store = demo_store.pipe.store
+    hits = run(demo_store, "Cellebrite phone extraction police", mode="keyword")
+    assert hits
+    for hit in hits:
+        doc_text = store.conn.execute("SELECT text FROM documents WHERE doc_id = ?", (hit.row.doc_id,)).fetchone()[0]
+        assert doc_text[hit.row.start:hit.row.end] == hit.row.text  # the citation offsets
+        for start, end in hit.highlights:
+            assert hit.row.start <= start < end <= hit.row.end
+            assert doc_text[start:end].lower()[:5] in {"celle", "phone", "extra", "polic"}
+    assert any(hit.highlights for hit in hits)
+
+
+def test_source_filter_by_host_and_path(demo_store) -> None:
+    pegasus = next(p for p in DEMO_DIR.glob("*.md") if "pegasus" in p.name)
+    by_path = run(demo_store, "spyware journalists", sources=(str(pegasus),))
+    assert by_path and {h.row.source for h in by_path} == {str(pegasus)}
+    by_host = run(demo_store, "spyware journalists", sources=("forbiddenstories.org",))
+    assert by_host and all("forbiddenstories.org" in (h.row.url or "") for h in by_host)
+
+
+def test_unknown_source_is_usage_error(demo_store) -> None:
+    with pytest.raises(UsageError, match="no document from source"):
+        run(demo_store, "spyware", sources=("nosuch.example",))
+
+
+def test_claim_detail_paragraph_contains_claim(demo_store) -> None:
+    hit = run(demo_store, "Pegasus spyware journalists", 1)[0]
+    detail = demo_store.pipe.store.claim_detail(hit.row.claim_id)
+    assert detail is not None
+    p0 = detail["paragraph_start"]
+    assert detail["paragraph"][detail["start"] - p0:detail["end"] - p0] == hit.row.text
+    assert len(detail["snapshot_sha256"]) == 64
+    assert demo_store.pipe.store.claim_detail("nope") is None

@@ -49,7 +49,7 @@ def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
                 run = {}
                 for q in queries:
                     hits = search(SearchQuery(q["q"], RANK_DEPTH, mode=mode), pipe.store, pipe.index,
-                                  pipe.embedder, scratch)
+                                  pipe.embedder, scratch, pipe.tagger)
                     run[q["qid"]] = [gold_of.get(h.row.claim_id, h.row.claim_id) for h in hits]
                 pooled = {qid: [c for c in ranked if c in gold_ids] for qid, ranked in run.items()}
                 out[mode] = {
