@@ -139,18 +139,22 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
 @click.option("--until", help="Only documents published on or before YYYY-MM-DD.")
 @click.option("--source", "sources", multiple=True,
               help="Only documents from this source: path or URL as ingested, outlet name, or host (hrw.org).")
+@click.option("--by", "by", type=click.Choice(["claim", "document"]), default="claim", show_default=True,
+              help="Rank claims, or documents with their best claims under each.")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]),
               help="Ranking: dense + BM25 fused (default), embeddings only, or BM25 only.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def search(ctx: click.Context, query: tuple[str, ...], limit: int, company: tuple[str, ...],
            product: tuple[str, ...], agency: tuple[str, ...], region: tuple[str, ...],
-           since: str | None, until: str | None, sources: tuple[str, ...], mode: str | None,
+           since: str | None, until: str | None, sources: tuple[str, ...], by: str, mode: str | None,
            as_json: bool) -> None:
     """Search claims (hybrid dense + keyword), with cited passages."""
+    from dataclasses import replace
+
     from pipeline.ingest import Pipeline
-    from pipeline.render import hits_text
-    from pipeline.search import SearchQuery
+    from pipeline.render import documents_text, hits_text
+    from pipeline.search import SearchQuery, by_document
     from pipeline.search import search as run_search
 
     settings = _settings(ctx)
@@ -160,11 +164,18 @@ def search(ctx: click.Context, query: tuple[str, ...], limit: int, company: tupl
     q = SearchQuery(text=text, limit=limit, filters=filters, since=since, until=until, mode=mode or "",
                     sources=sources).validated()
     pipe = Pipeline(settings)
+    wide = replace(q, limit=max(q.limit * 5, 50)) if by == "document" else q
     try:
-        hits = run_search(q, pipe.store, pipe.index, pipe.embedder, settings, pipe.tagger)
+        hits = run_search(wide, pipe.store, pipe.index, pipe.embedder, settings, pipe.tagger)
     finally:
         pipe.close()
-    if as_json:
+    if by == "document":
+        docs = by_document(hits, q.limit)
+        if as_json:
+            _emit_json({"query": q.text, "documents": [d.to_json() for d in docs]})
+        else:
+            click.echo(documents_text(q.text, docs, bold=sys.stdout.isatty()))
+    elif as_json:
         _emit_json({"query": q.text, "hits": [h.to_json() for h in hits]})
     else:
         click.echo(hits_text(q.text, hits, bold=sys.stdout.isatty()))

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from pipeline.records import ENTITY_TYPES
-from pipeline.search import Hit
+from pipeline.search import DocumentHit, Hit
 
 
 def claim_text(detail: dict[str, Any], *, bold: bool = False) -> str:
@@ -51,6 +51,26 @@ def hits_text(query: str, hits: list[Hit], *, bold: bool = False) -> str:
         ents = "; ".join(f"{t}: {', '.join(r.entities[t])}" for t in ENTITY_TYPES if r.entities.get(t))
         if ents:
             out.append(textwrap.fill(ents, width=width, initial_indent="    ", subsequent_indent="    "))
+        if hit.also:
+            others = "; ".join(f"{o.url or o.source} ({o.published or 'undated'})" for o in hit.also)
+            out.append(textwrap.fill(f"also reported by {len(hit.also)} more source(s): {others}", width=width,
+                                     initial_indent="    ", subsequent_indent="      "))
         out.append(f"    score {hit.score:.3f} · claim {r.claim_id} · chars {r.start}-{r.end}")
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def documents_text(query: str, docs: list[DocumentHit], *, bold: bool = False) -> str:
+    if not docs:
+        return f"No documents match '{query}' with these filters."
+    width = min(shutil.get_terminal_size((100, 20)).columns, 110)
+    out = []
+    for n, d in enumerate(docs, 1):
+        first = d.claims[0].row
+        head = f"{n:>2}. {first.title or first.source} · {first.published or 'undated'} · {first.url or first.source}"
+        out.append(click.style(head, bold=True) if bold else head)
+        for hit in d.claims:
+            out.append(textwrap.fill(hit.row.text, width=width, initial_indent="    - ", subsequent_indent="      "))
+            out.append(f"      claim {hit.row.claim_id} · score {hit.score:.3f}")
         out.append("")
     return "\n".join(out).rstrip()

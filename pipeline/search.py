@@ -87,6 +87,7 @@ class Hit:
     score: float
 
     highlights: tuple[tuple[int, int], ...] = ()  # document offsets of query words in the claim
+    also: tuple[ClaimRow, ...] = ()  # the same claim in other documents (wire copies, reposts)
 
     def to_json(self) -> dict[str, Any]:
         r = self.row
@@ -96,6 +97,11 @@ class Hit:
             "start": r.start, "end": r.end,
             "entities": {t: r.entities.get(t, []) for t in ENTITY_TYPES},
             "highlights": [list(h) for h in self.highlights],
+            "also_reported_by": [
+                {"claim_id": o.claim_id, "doc_id": o.doc_id, "source": o.source, "url": o.url,
+                 "title": o.title, "published": o.published, "start": o.start, "end": o.end}
+                for o in self.also
+            ],
         }
 
 
@@ -195,11 +201,47 @@ def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embed
     scored = rankings[0] if len(rankings) == 1 else fuse(rankings, weights, settings.rrf_k)
     if named and settings.entity_boost:
         scored = boost_entities(store, scored, [ids for _, ids in named], settings.entity_boost / (settings.rrf_k + 1))
-    top = scored[: query.limit]
-    rows = store.claim_rows([cid for cid, _ in top])
+    entries = group_copies(store, scored, query.limit, settings)
+    rows = store.claim_rows([cid for cid, _, members in entries for cid in (cid, *members)])
     words = keyword_terms(query.text)
-    return [Hit(rows[cid], score, highlight_spans(rows[cid].text, rows[cid].start, words))
-            for cid, score in top if cid in rows]
+    return [Hit(rows[cid], score, highlight_spans(rows[cid].text, rows[cid].start, words),
+                tuple(rows[m] for m in members if m in rows))
+            for cid, score, members in entries if cid in rows]
+
+
+def group_copies(store: Store, scored: list[tuple[str, float]], limit: int,
+                 settings: Settings) -> list[tuple[str, float, list[str]]]:
+    """One entry per distinct claim: a claim from another document that is a copy of a better-ranked
+    one (context embeddings at cosine >= ``claim_copy_cosine``, or >= ``claim_copy_in_group_cosine``
+    when the two documents are near-duplicates by MinHash) joins it as "also reported by". Nothing
+    is dropped: every grouped claim is listed with its source. Paraphrased reports of the same event
+    stay separate entries (measured: they score like merely related claims)."""
+    if not scored:
+        return []
+    ids, matrix = store.embeddings([cid for cid, _ in scored])
+    pos = {cid: i for i, cid in enumerate(ids)}
+    docs = dict(store.conn.execute(
+        f"SELECT claim_id, doc_id FROM claims WHERE claim_id IN ({','.join('?' * len(ids))})", ids,  # noqa: S608
+    ).fetchall()) if ids else {}
+    group_of = store.syndication_groups(list(set(docs.values())))
+    entries: list[tuple[str, float, list[str]]] = []
+    for cid, score in scored:
+        if cid not in pos:
+            continue
+        vec = matrix[pos[cid]]
+        for rep, _s, members in entries:
+            if docs[rep] == docs[cid] or any(docs[m] == docs[cid] for m in members):
+                continue
+            similarity = float(matrix[pos[rep]] @ vec)
+            same_story = group_of.get(docs[rep]) == group_of.get(docs[cid])
+            threshold = settings.claim_copy_in_group_cosine if same_story else settings.claim_copy_cosine
+            if similarity >= threshold:
+                members.append(cid)
+                break
+        else:
+            if len(entries) < limit:
+                entries.append((cid, score, []))
+    return entries
 
 
 def dense_ranking(store: Store, index: VectorIndex, vector: np.ndarray, candidates: list[str] | None,
@@ -226,3 +268,30 @@ def exact_scores(store: Store, claim_ids: list[str], vector: np.ndarray) -> list
     sims = matrix @ vector
     order = np.argsort(-sims)
     return [(ids[i], float(sims[i])) for i in order]
+
+
+@dataclass(frozen=True)
+class DocumentHit:
+    """A document ranked by its best matching claims (``dualuse search --by document``)."""
+
+    doc_id: str
+    score: float
+    claims: tuple[Hit, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        first = self.claims[0].row
+        return {"doc_id": self.doc_id, "score": round(self.score, 4), "source": first.source, "url": first.url,
+                "title": first.title, "published": first.published,
+                "claims": [h.to_json() for h in self.claims]}
+
+
+def by_document(hits: list[Hit], limit: int, per_document: int = 3) -> list[DocumentHit]:
+    """Documents ordered by their best claim's score; a grouped copy counts for its own document too
+    (each source of a syndicated claim is a document that reports it)."""
+    claims: dict[str, list[Hit]] = {}
+    for hit in hits:
+        for row in (hit.row, *hit.also):
+            claims.setdefault(row.doc_id, []).append(
+                Hit(row, hit.score, hit.highlights if row is hit.row else ()))
+    ranked = sorted(claims.items(), key=lambda item: -item[1][0].score)[:limit]
+    return [DocumentHit(doc_id, hs[0].score, tuple(hs[:per_document])) for doc_id, hs in ranked]

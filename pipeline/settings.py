@@ -107,6 +107,14 @@ class Settings:
     """Hybrid mode: a claim tagged with a company, product or agency the query names gains this many
     top-rank votes (0.5: neutral on the dev queries, which paraphrase names on purpose; 1.0 cost 0.004)."""
 
+    claim_copy_cosine: float = 0.92
+    """Claims in different documents this similar (context embeddings) are one claim, "also reported
+    by" the others. Paraphrased reports of one event measured 0.69-0.82 on the dev set, like merely
+    related claims (99th percentile 0.75), so only copies are grouped."""
+
+    claim_copy_in_group_cosine: float = 0.80
+    """The same, for documents that are near-duplicates of each other (MinHash, ``dedup``)."""
+
     exact_search_max: int = 20000
     """Filtered searches over at most this many candidate claims are scored exactly."""
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import dedup
 from pipeline.errors import StoreError
 from pipeline.records import Fetched, Processed, entity_id
 
@@ -43,9 +44,18 @@ CREATE TABLE IF NOT EXISTS documents (
     raw_sha256 TEXT NOT NULL,
     pipeline_version TEXT NOT NULL,
     ingested_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    minhash BLOB,
+    group_id TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_published ON documents(published);
+CREATE TABLE IF NOT EXISTS doc_bands (
+    band INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS doc_bands_key ON doc_bands(band, key);
+CREATE INDEX IF NOT EXISTS doc_bands_doc ON doc_bands(doc_id);
 CREATE TABLE IF NOT EXISTS snapshots (
     sha256 TEXT PRIMARY KEY,
     doc_id TEXT NOT NULL,
@@ -160,6 +170,10 @@ class Store:
         columns = {r[1] for r in self.conn.execute("PRAGMA table_info(entities)")}
         if "parent_id" not in columns:
             self.conn.execute("ALTER TABLE entities ADD COLUMN parent_id TEXT")
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(documents)")}
+        for name in ("minhash BLOB", "group_id TEXT"):
+            if name.split()[0] not in columns:
+                self.conn.execute(f"ALTER TABLE documents ADD COLUMN {name}")
 
     def close(self) -> None:
         self.conn.close()
@@ -215,6 +229,7 @@ class Store:
                  doc.published, doc.lang, doc.text, doc.content_sha256, doc.raw_sha256, pipeline_version,
                  now, now),
             )
+            self._group(c, doc.doc_id, doc.text)
             for m in processed.mentions:
                 eid = m.entity_id
                 c.execute(
@@ -243,6 +258,38 @@ class Store:
                     [(claim.claim_id, m.entity_id) for m in claim.mentions],
                 )
         return status
+
+    def _group(self, c: sqlite3.Connection, doc_id: str, text: str) -> None:
+        """Put the document in the syndication group of its near-duplicates (MinHash LSH), or in a
+        group of its own. Groups merge when a document bridges two of them."""
+        sig = dedup.signature(text)
+        keys = dedup.band_keys(sig)
+        c.execute("DELETE FROM doc_bands WHERE doc_id = ?", (doc_id,))
+        near: set[str] = set()
+        for band, key in keys:
+            for (other,) in c.execute("SELECT doc_id FROM doc_bands WHERE band = ? AND key = ?", (band, key)):
+                near.add(other)
+        groups = {doc_id}
+        for other in near - {doc_id}:
+            row = c.execute("SELECT minhash, group_id FROM documents WHERE doc_id = ?", (other,)).fetchone()
+            if row and row[0] and dedup.jaccard(sig, dedup.from_blob(row[0])) >= dedup.THRESHOLD:
+                groups.add(row[1] or other)
+        group = min(groups)
+        c.executemany("INSERT INTO doc_bands(band, key, doc_id) VALUES (?,?,?)",
+                      [(band, key, doc_id) for band, key in keys])
+        c.execute("UPDATE documents SET minhash = ?, group_id = ? WHERE doc_id = ?", (sig.tobytes(), group, doc_id))
+        for g in groups - {group}:
+            c.execute("UPDATE documents SET group_id = ? WHERE group_id = ? OR doc_id = ?", (group, g, g))
+
+    def syndication_groups(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in _chunks(doc_ids, 900):
+            marks = ",".join("?" * len(chunk))
+            for doc_id, group in self.conn.execute(
+                f"SELECT doc_id, COALESCE(group_id, doc_id) FROM documents WHERE doc_id IN ({marks})", chunk,  # noqa: S608
+            ):
+                out[doc_id] = group
+        return out
 
     def touch(self, doc_id: str, raw_sha256: str, now: str) -> None:
         """An unchanged document was seen again: keep its latest snapshot hash."""

@@ -50,7 +50,9 @@ def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
                 for q in queries:
                     hits = search(SearchQuery(q["q"], RANK_DEPTH, mode=mode), pipe.store, pipe.index,
                                   pipe.embedder, scratch, pipe.tagger)
-                    run[q["qid"]] = [gold_of.get(h.row.claim_id, h.row.claim_id) for h in hits]
+                    # grouped copies are a view: every claim counts, in the order shown
+                    shown = [c.claim_id for h in hits for c in (h.row, *h.also)]
+                    run[q["qid"]] = [gold_of.get(cid, cid) for cid in shown]
                 pooled = {qid: [c for c in ranked if c in gold_ids] for qid, ranked in run.items()}
                 out[mode] = {
                     "judged_pool": {k: round(v, 4) for k, v in scorer.evaluate(qrels, pooled).items()},
