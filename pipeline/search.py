@@ -170,6 +170,23 @@ def boost_entities(store: Store, scored: list[tuple[str, float]], groups: list[l
     return sorted(boosted, key=lambda item: -item[1])
 
 
+def entity_feedback(store: Store, scored: list[tuple[str, float]], settings: Settings) -> list[tuple[str, float]]:
+    """Pseudo-relevance feedback on entities: a company, product or agency tagged in several of the
+    top claims is probably what a descriptive query ("the Wisconsin DNA-testing company") is about,
+    so its other claims gain a little."""
+    top = [cid for cid, _ in scored[: settings.feedback_depth]]
+    tagged = store.claim_entity_ids(top)
+    counts: dict[str, int] = {}
+    for cid in top:
+        for eid in tagged.get(cid, set()):
+            if eid.split(":", 1)[0] in BOOSTED_TYPES:
+                counts[eid] = counts.get(eid, 0) + 1
+    focus = [eid for eid, n in counts.items() if n >= settings.feedback_min]
+    if not focus:
+        return scored
+    return boost_entities(store, scored, [[eid] for eid in focus], settings.feedback_boost / (settings.rrf_k + 1))
+
+
 def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embedder,
            settings: Settings, tagger: Tagger | None = None) -> list[Hit]:
     query = query.validated()
@@ -201,6 +218,8 @@ def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embed
     scored = rankings[0] if len(rankings) == 1 else fuse(rankings, weights, settings.rrf_k)
     if named and settings.entity_boost:
         scored = boost_entities(store, scored, [ids for _, ids in named], settings.entity_boost / (settings.rrf_k + 1))
+    if query.mode == "hybrid" and settings.feedback_boost and not named:
+        scored = entity_feedback(store, scored, settings)
     entries = group_copies(store, scored, query.limit, settings)
     rows = store.claim_rows([cid for cid, _, members in entries for cid in (cid, *members)])
     words = keyword_terms(query.text)

@@ -215,3 +215,26 @@ def test_claim_detail_paragraph_contains_claim(demo_store) -> None:
     assert detail["paragraph"][detail["start"] - p0:detail["end"] - p0] == hit.row.text
     assert len(detail["snapshot_sha256"]) == 64
     assert demo_store.pipe.store.claim_detail("nope") is None
+
+
+def test_entity_feedback_lifts_the_dominant_vendors_other_claims(demo_store) -> None:
+    from dataclasses import replace
+
+    from pipeline.search import entity_feedback
+
+    store = demo_store.pipe.store
+    settings = replace(demo_store.settings, feedback_depth=3, feedback_min=2, feedback_boost=1.0)
+    cellebrite = store.resolve_entity("company", "Cellebrite")
+    ids = [r[0] for r in store.conn.execute(
+        "SELECT claim_id FROM claim_entities WHERE entity_id = ? LIMIT 4", (cellebrite[0],))]
+    others = [r[0] for r in store.conn.execute(
+        "SELECT claim_id FROM claims WHERE claim_id NOT IN (SELECT claim_id FROM claim_entities WHERE entity_id = ?)"
+        " LIMIT 3", (cellebrite[0],))]
+    assert len(ids) == 4 and len(others) == 3
+    scored = [(ids[0], 0.05), (ids[1], 0.049), (others[0], 0.048), (others[1], 0.047), (others[2], 0.046),
+              (ids[2], 0.045), (ids[3], 0.044)]
+    out = [cid for cid, _ in entity_feedback(store, scored, settings)]
+    # the two Cellebrite claims far down the list move above the unrelated ones
+    assert out.index(ids[2]) < out.index(others[0]) and out.index(ids[3]) < out.index(others[0])
+    unchanged = entity_feedback(store, scored, replace(settings, feedback_min=3))
+    assert [cid for cid, _ in unchanged] == [cid for cid, _ in scored]

@@ -31,7 +31,8 @@ def flatten(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     if "retrieval" in result:
         r = result["retrieval"][result["retrieval"]["default_mode"]]
         flat["retrieval"] = {"judged_pool_ndcg@10": r["judged_pool"]["ndcg@10"],
-                             "all_claims_ndcg@10": r["all_claims"]["ndcg@10"]}
+                             "all_claims_ndcg@10": r["all_claims"]["ndcg@10"],
+                             "documents_ndcg@10": r["documents"]["ndcg@10"]}
     if "extraction" in result:
         flat["extraction"] = {"f1": result["extraction"]["dualuse"]["f1"]}
     return flat

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.evaluation.devset import load_scorer, read_jsonl, require_shared
 from pipeline.ingest import Pipeline, ingest
-from pipeline.search import MODES, SearchQuery, search
+from pipeline.search import MODES, SearchQuery, by_document, search
 from pipeline.settings import Settings
 
 RANK_DEPTH = 50
@@ -45,18 +45,30 @@ def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
             gold_of = _match_gold(pipe, read_jsonl(devset / "claims.jsonl"))
             gold_ids = set(gold_of.values())
             out["gold_claims_matched"] = len(gold_ids)
+            gold_claims = read_jsonl(devset / "claims.jsonl")
+            doc_of_gold = {g["id"]: g["doc"] for g in gold_claims}
+            doc_qrels: dict[str, dict[str, int]] = {}
+            for qid, rel in qrels.items():
+                for cid, grade in rel.items():
+                    d = doc_of_gold[cid]
+                    doc_qrels.setdefault(qid, {})[d] = max(grade, doc_qrels.get(qid, {}).get(d, 0))
+            stem_of = {row[0]: Path(row[1]).stem
+                       for row in pipe.store.conn.execute("SELECT doc_id, source FROM documents")}
             for mode in modes:
                 run = {}
+                doc_run = {}
                 for q in queries:
                     hits = search(SearchQuery(q["q"], RANK_DEPTH, mode=mode), pipe.store, pipe.index,
                                   pipe.embedder, scratch, pipe.tagger)
                     # grouped copies are a view: every claim counts, in the order shown
                     shown = [c.claim_id for h in hits for c in (h.row, *h.also)]
                     run[q["qid"]] = [gold_of.get(cid, cid) for cid in shown]
+                    doc_run[q["qid"]] = [stem_of[d.doc_id] for d in by_document(hits, 10)]
                 pooled = {qid: [c for c in ranked if c in gold_ids] for qid, ranked in run.items()}
                 out[mode] = {
                     "judged_pool": {k: round(v, 4) for k, v in scorer.evaluate(qrels, pooled).items()},
                     "all_claims": {k: round(v, 4) for k, v in scorer.evaluate(qrels, run).items()},
+                    "documents": {k: round(v, 4) for k, v in scorer.evaluate(doc_qrels, doc_run).items()},
                 }
         finally:
             pipe.close()
