@@ -145,6 +145,7 @@ def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callabl
     from pipeline.index import VectorIndex, sync
     from pipeline.search import SearchQuery, search
     from pipeline.store import Store
+    from pipeline.tag import Tagger
 
     embedder = Embedder(settings)
     sentences = [s for t in generate_docs(60, seed=11) for s in t.replace("\n\n", " ").split(". ")]
@@ -174,23 +175,27 @@ def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callabl
                 mix = (mix / np.linalg.norm(mix, axis=1, keepdims=True)).astype(np.float32)
                 for k, vec in enumerate(mix):
                     cid = f"{doc_id}-{k:03d}"
+                    text = sentences[int(idx[k, 0])]
                     c.execute(
                         """INSERT INTO claims(claim_id, doc_id, seq, text, start, end, context_start, context_end,
                                embedding, indexed) VALUES (?, ?, ?, ?, 0, 0, 0, 0, ?, 0)""",
-                        (cid, doc_id, k, sentences[int(idx[k, 0])], vec.tobytes()),
+                        (cid, doc_id, k, text, vec.tobytes()),
                     )
+                    c.execute("INSERT INTO claims_fts(claim_id, text) VALUES (?, ?)", (cid, text))
                     if (d + k) % 1000 == 0:  # 0.1% of claims name the selective vendor
                         c.execute("INSERT INTO claim_entities(claim_id, entity_id) VALUES (?, ?)", (cid, selective))
         sync(store, index)
         build_s = time.perf_counter() - t0
         queries = [sentences[i] for i in rng.integers(0, len(sentences), size=n_queries)]
         embedder.embed_query("warm up")
+        tagger = Tagger(settings)
+        tagger.warm_up()
 
-        def latencies(filters: dict[str, tuple[str, ...]]) -> dict[str, float]:
+        def latencies(filters: dict[str, tuple[str, ...]], mode: str = "") -> dict[str, float]:
             times = []
             for q in queries:
                 t = time.perf_counter()
-                search(SearchQuery(q, 10, filters), store, index, embedder, scratch)
+                search(SearchQuery(q, 10, filters, mode=mode), store, index, embedder, scratch, tagger)
                 times.append((time.perf_counter() - t) * 1000)
             times.sort()
             return {"p50_ms": round(statistics.median(times), 2),
@@ -198,10 +203,12 @@ def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callabl
 
         unfiltered = latencies({})
         filtered = latencies({"company": ("Bench Selective Vendor",)})
+        dense_only = latencies({}, "dense")
         recall = _recall_at_10(store, index, embedder, queries[:50])
         store.close()
     return {"claims": n_claims, "build_seconds": round(build_s, 1), "queries": n_queries,
-            "unfiltered": unfiltered, "selective_company_filter": filtered,
+            "mode": scratch.search_mode, "unfiltered": unfiltered, "selective_company_filter": filtered,
+            "unfiltered_dense_only": dense_only,
             "hnsw_recall@10_vs_exact": recall}
 
 
