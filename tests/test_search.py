@@ -238,3 +238,9 @@ def test_entity_feedback_lifts_the_dominant_vendors_other_claims(demo_store) -> 
     assert out.index(ids[2]) < out.index(others[0]) and out.index(ids[3]) < out.index(others[0])
     unchanged = entity_feedback(store, scored, replace(settings, feedback_min=3))
     assert [cid for cid, _ in unchanged] == [cid for cid, _ in scored]
+
+
+def test_100kb_query_is_cut_not_refused(demo_store) -> None:
+    query = ("Which vendors sold spyware to police? " * 3000)[:100_000]
+    hits = run(demo_store, query, 3)
+    assert len(hits) == 3
