@@ -14,6 +14,7 @@ exact and fast; otherwise the HNSW index is asked for more neighbours than neede
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -208,13 +209,21 @@ def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embed
     named = query_entities(query.text, store, tagger) if tagger is not None and query.mode == "hybrid" else []
     rankings: list[list[tuple[str, float]]] = []
     weights: list[float] = []
-    if query.mode in ("hybrid", "dense"):
-        rankings.append(dense_ranking(store, index, embedder.embed_query(query.text), candidates, pool, settings))
-        weights.append(1.0)
-    if query.mode in ("hybrid", "keyword"):
-        terms = keyword_terms(" ".join([query.text, *(name for name, _ in named)]))
-        rankings.append(store.keyword_search(terms, pool, candidates))
-        weights.append(settings.keyword_weight)
+    # BM25 runs in a worker on its own connection while this thread embeds the query and asks the
+    # vector index; the waits overlap (SQLite and torch release the GIL). Measured at 100,000
+    # claims: p50 103 -> 83 ms. Tagging the query in the worker too was slower on 2 cores (spaCy
+    # and torch then compete for them), so it stays here.
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        keyword = None
+        if query.mode in ("hybrid", "keyword"):
+            terms = keyword_terms(" ".join([query.text, *(name for name, _ in named)]))
+            keyword = worker.submit(store.keyword_search, terms, pool, candidates)
+        if query.mode in ("hybrid", "dense"):
+            rankings.append(dense_ranking(store, index, embedder.embed_query(query.text), candidates, pool, settings))
+            weights.append(1.0)
+        if keyword is not None:
+            rankings.append(keyword.result())
+            weights.append(settings.keyword_weight)
     scored = rankings[0] if len(rankings) == 1 else fuse(rankings, weights, settings.rrf_k)
     if named and settings.entity_boost:
         scored = boost_entities(store, scored, [ids for _, ids in named], settings.entity_boost / (settings.rrf_k + 1))

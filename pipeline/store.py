@@ -149,9 +149,12 @@ class ClaimRow:
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._fts_conn: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+            # check_same_thread=False: search resolves query entities in a worker thread; SQLite (built
+            # serialized) locks each connection, so shared use is safe, only not parallel.
+            self.conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
@@ -176,6 +179,9 @@ class Store:
                 self.conn.execute(f"ALTER TABLE documents ADD COLUMN {name}")
 
     def close(self) -> None:
+        if self._fts_conn is not None:
+            self._fts_conn.close()
+            self._fts_conn = None
         self.conn.close()
 
     @contextmanager
@@ -491,6 +497,7 @@ class Store:
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
+        conn = self._fts_connection()
         sql = "SELECT claim_id, bm25(claims_fts) AS rank FROM claims_fts WHERE claims_fts MATCH ?"
         params: list[Any] = [match]
         if candidates is not None:
@@ -498,7 +505,15 @@ class Store:
             params.append(json.dumps(list(candidates)))
         sql += " ORDER BY rank LIMIT ?"
         params.append(limit)
-        return [(r[0], -float(r[1])) for r in self.conn.execute(sql, params)]
+        return [(r[0], -float(r[1])) for r in conn.execute(sql, params)]
+
+    def _fts_connection(self) -> sqlite3.Connection:
+        """A second, read-only connection for keyword search, so search can run BM25 in a worker
+        thread while the main thread embeds the query (SQLite releases the GIL while it works)."""
+        if self._fts_conn is None:
+            self._fts_conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0,
+                                             check_same_thread=False)
+        return self._fts_conn
 
     def embeddings(self, claim_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         ids: list[str] = []
