@@ -33,6 +33,8 @@ MAX_QUERY_CHARS = 2000
 """Longer queries are cut: the embedding model reads 256 word pieces at most anyway."""
 MAX_LIMIT = 1000
 MODES = ("hybrid", "dense", "keyword")
+SMALL_CANDIDATE_SET = 2000
+"""Filters leaving at most this many claims get their keyword ranking scored in-process."""
 BOOSTED_TYPES = ("company", "product", "agency")
 """Regions are context in nearly every claim of a corpus about one place; boosting them was measured
 to hurt (dev nDCG@10 0.737 -> 0.709)."""
@@ -217,7 +219,10 @@ def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embed
         keyword = None
         if query.mode in ("hybrid", "keyword"):
             terms = keyword_terms(" ".join([query.text, *(name for name, _ in named)]))
-            keyword = worker.submit(store.keyword_search, terms, pool, candidates)
+            if candidates is not None and len(candidates) <= SMALL_CANDIDATE_SET:
+                keyword = worker.submit(store.keyword_search_within, terms, pool, candidates)
+            else:
+                keyword = worker.submit(store.keyword_search, terms, pool, candidates)
         if query.mode in ("hybrid", "dense"):
             rankings.append(dense_ranking(store, index, embedder.embed_query(query.text), candidates, pool, settings))
             weights.append(1.0)

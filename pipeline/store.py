@@ -12,6 +12,8 @@ them, so a crash between the SQLite commit and the index write is repaired by th
 from __future__ import annotations
 
 import json
+import math
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -496,8 +498,8 @@ class Store:
         (NEAR, *, column filters, quotes) can reach the query."""
         if not terms:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms)
         conn = self._fts_connection()
+        match = " OR ".join(f'"{t}"' for t in terms)
         sql = "SELECT claim_id, bm25(claims_fts) AS rank FROM claims_fts WHERE claims_fts MATCH ?"
         params: list[Any] = [match]
         if candidates is not None:
@@ -506,6 +508,41 @@ class Store:
         sql += " ORDER BY rank LIMIT ?"
         params.append(limit)
         return [(r[0], -float(r[1])) for r in conn.execute(sql, params)]
+
+    def keyword_search_within(self, terms: Sequence[str], limit: int,
+                              candidates: Sequence[str]) -> list[tuple[str, float]]:
+        """BM25 over a small candidate set, scored here rather than by FTS5: FTS5 scores every match
+        in the corpus before a rowid or id restriction applies (measured at 100,000 claims: adding
+        ``rowid IN (...)`` to the MATCH made it 3x slower). Words match a term when equal or sharing
+        its first five letters, a stand-in for FTS5's Porter stemming."""
+        if not terms or not candidates:
+            return []
+        rows = self.claim_texts(candidates)
+        stems = [t[:5] for t in terms]
+        docs = [[w[:5] for w in re.findall(r"\w+", text.lower())] for _, text in rows]
+        n = len(docs)
+        avg = sum(len(d) for d in docs) / n if n else 1.0
+        df = {s: sum(1 for d in docs if s in d) for s in set(stems)}
+        scored = []
+        for (cid, _), words in zip(rows, docs, strict=True):
+            score = 0.0
+            for s in set(stems):
+                tf = words.count(s)
+                if tf:
+                    idf = math.log(1 + (n - df[s] + 0.5) / (df[s] + 0.5))
+                    score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(words) / avg))
+            if score > 0:
+                scored.append((cid, score))
+        scored.sort(key=lambda item: -item[1])
+        return scored[:limit]
+
+    def claim_texts(self, claim_ids: Sequence[str]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for chunk in _chunks(claim_ids, 900):
+            marks = ",".join("?" * len(chunk))
+            out.extend(self.conn.execute(
+                f"SELECT claim_id, text FROM claims WHERE claim_id IN ({marks})", chunk).fetchall())  # noqa: S608
+        return out
 
     def _fts_connection(self) -> sqlite3.Connection:
         """A second, read-only connection for keyword search, so search can run BM25 in a worker
