@@ -334,8 +334,8 @@ def demo(ctx: click.Context) -> None:
     pipe = Pipeline(settings)
     try:
         for text, filters in DEMO_QUERIES:
-            label = text + "".join(f"  [--{k} {' '.join(v)}]" for k, v in filters.items())
-            click.echo(f"\n=== dualuse search \"{label}\" --limit 3\n")
+            flags = "".join(f" --{k} {' '.join(v)}" for k, v in filters.items())
+            click.echo(f"\n=== dualuse search \"{text}\"{flags} --limit 3\n")
             hits = run_search(SearchQuery(text, 3, filters), pipe.store, pipe.index, pipe.embedder, settings,
                               pipe.tagger)
             click.echo(hits_text(text, hits))
