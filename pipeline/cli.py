@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from pipeline.errors import DualuseError
+from pipeline.records import ENTITY_TYPES, OTHER_ORG_TYPES
 from pipeline.settings import PROJECT_ROOT, Settings, apply_offline_env
 
 DEMO_DIR = PROJECT_ROOT / "corpus" / "demo"
@@ -114,14 +115,13 @@ def _progress_line(result: Any) -> None:
 
 
 def _print_report(report: dict[str, Any], as_json: bool) -> None:
+    from pipeline.ingest import describe
+
     if as_json:
         _emit_json(report)
         return
-    keys = ("added", "updated", "unchanged", "skipped", "failed")
-    click.echo("documents: " + ", ".join(f"{report[k]} {k}" for k in keys))
-    for s in report["sources"]:
-        if s["status"] in ("skipped", "failed"):
-            click.echo(f"  {s['status']} [{s.get('reason')}] {s['source']}: {s.get('detail')}")
+    for line in describe(report):
+        click.echo(line)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         click.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + f"  ({settings.home})")
 
 
-ENTITY_LABELS = ("company", "product", "agency", "region", "ngo", "media", "academic", "other_org")
+ENTITY_LABELS = (*ENTITY_TYPES, *OTHER_ORG_TYPES)
 
 
 @main.command()

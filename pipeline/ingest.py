@@ -183,15 +183,12 @@ def ingest(sources: Iterable[str], settings: Settings, *, pipeline: Pipeline | N
     return report
 
 
-def describe(report: IngestReport) -> list[str]:
-    """Human-readable summary lines: counts, then one line per skipped or failed source."""
-    counts = report.summary()
-    lines = [", ".join(f"{n} {k}" for k, n in counts.items())]
-    for r in report.results:
-        if r.status in ("skipped", "failed"):
-            lines.append(f"  {r.status} [{r.reason}] {r.source}: {r.detail}")
+def describe(report: dict[str, Any]) -> list[str]:
+    """Summary lines of a run report (``IngestReport.to_json()``, also what the flow returns):
+    the counts, then one line per skipped or failed source with its reason."""
+    keys = ("added", "updated", "unchanged", "skipped", "failed")
+    lines = ["documents: " + ", ".join(f"{report[k]} {k}" for k in keys)]
+    for r in report["sources"]:
+        if r["status"] in ("skipped", "failed"):
+            lines.append(f"  {r['status']} [{r.get('reason')}] {r['source']}: {r.get('detail')}")
     return lines
-
-
-def report_json(report: IngestReport) -> dict[str, Any]:
-    return report.to_json()

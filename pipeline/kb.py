@@ -127,10 +127,6 @@ class KnowledgeBase:
     def by_name(self, etype: str, name: str) -> KBEntity | None:
         return self.entities.get((etype, name))
 
-    def children(self, name: str) -> list[KBEntity]:
-        """Brands/subsidiaries (companies whose parent is ``name``) and products it sells."""
-        return [e for e in self.entities.values() if name in (e.parent, e.vendor)]
-
     @property
     def version(self) -> str:
         """Content hash of the loaded KB: stored documents tagged with another KB are re-tagged."""

@@ -42,8 +42,8 @@ def test_mixed_batch_records_every_outcome_and_continues(make_pipeline, tmp_path
     assert not report.ok
     assert pipe.store.stats()["documents"] == 3
     assert all(r.claims > 0 for r in report.results if r.status == "added")
-    lines = describe(report)
-    assert lines[0] == "3 added, 0 updated, 0 unchanged, 1 skipped, 3 failed"
+    lines = describe(report.to_json())
+    assert lines[0] == "documents: 3 added, 0 updated, 0 unchanged, 1 skipped, 3 failed"
     assert any(line.strip().startswith(f"failed [missing] {missing}:") for line in lines)
     assert any(f"failed [blocked] {blocked}" in line for line in lines)
     # the run and its per-source outcomes are recorded in the store

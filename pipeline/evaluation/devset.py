@@ -15,8 +15,6 @@ from typing import Any
 from pipeline.errors import ConfigError
 from pipeline.settings import PROJECT_ROOT
 
-SHARED_CANDIDATES = ("DUALUSE_SHARED", )
-
 
 def shared_dir() -> Path | None:
     """``$DUALUSE_SHARED`` or the ``shared`` folder beside the checkout, if present."""
