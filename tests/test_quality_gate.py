@@ -16,7 +16,7 @@ def floors() -> dict[str, dict[str, float]]:
     return load_floors()
 
 
-@pytest.mark.parametrize("section", ["entities", "retrieval"])
+@pytest.mark.parametrize("section", ["entities", "stance", "retrieval"])
 def test_quality_at_or_above_floors(section: str, floors, settings) -> None:
     assert floors.get(section), f"no floors for '{section}' in {FLOORS_PATH}"
     result, failures = run_eval(settings, section)

@@ -33,6 +33,8 @@ def flatten(result: dict[str, Any]) -> dict[str, dict[str, float]]:
         flat["retrieval"] = {"judged_pool_ndcg@10": r["judged_pool"]["ndcg@10"],
                              "all_claims_ndcg@10": r["all_claims"]["ndcg@10"],
                              "documents_ndcg@10": r["documents"]["ndcg@10"]}
+    if "stance" in result:
+        flat["stance"] = {"accuracy": result["stance"]["accuracy"]}
     if "extraction" in result:
         flat["extraction"] = {"f1": result["extraction"]["dualuse"]["f1"]}
     return flat
@@ -61,6 +63,12 @@ def run_eval(settings: Settings, what: str = "all") -> tuple[dict[str, Any], lis
         result["entities"] = evaluate_entities(tagger, settings)["scores"]
         clusters = evaluate_clusters(tagger, settings)
         result["alias_clusters"] = {k: clusters[k] for k in ("clusters", "matched")}
+    if what in ("stance", "all"):
+        from pipeline.evaluation.stance import evaluate_stance
+        from pipeline.tag import Tagger
+
+        tagger = tagger or Tagger(settings)
+        result["stance"] = evaluate_stance(tagger)
     if what in ("retrieval", "all"):
         from pipeline.evaluation.retrieval import evaluate_retrieval
         from pipeline.ingest import Pipeline
