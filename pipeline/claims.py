@@ -1,8 +1,9 @@
 """Claims stage: cut a tagged document into sentence-level evidence units.
 
 A claim is one sentence, exactly as it stands in the extracted text (so a quote can be checked
-against the source), with a context window of neighbouring sentences from the same paragraph and the
-entity mentions inside the sentence. Pure function of (document, tag result).
+against the source), with a context window of neighbouring sentences from the same paragraph, the
+entity mentions inside the sentence, and its stance (who asserts it, ``pipeline.stance``). Pure
+function of (document, tag result).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from bisect import bisect_right
 from collections import Counter
 
 from pipeline.records import Claim, Document
+from pipeline.stance import classify_stance
 from pipeline.tag import TagResult
 
 MIN_WORDS = 4
@@ -57,6 +59,7 @@ def cut_claims(doc: Document, tagged: TagResult, context_sentences: int = 1) -> 
             context_start=sentences[lo][0],
             context_end=sentences[hi][1],
             mentions=tuple(inside),
+            stance=classify_stance(sentence, inside, offset=start),
         ))
     return tuple(claims)
 

@@ -82,7 +82,7 @@ class Pipeline:
     def version(self) -> str:
         """What produced a stored document's tags, claims and vectors. A document stored under
         another version is processed again even when its text is unchanged."""
-        return (f"{self.tagger.version}+claims-ctx{self.settings.context_sentences}"
+        return (f"{self.tagger.version}+claims-ctx{self.settings.context_sentences}-stance1"
                 f"+emb-{self.embedder.name}-context")
 
     def warm_up(self) -> None:

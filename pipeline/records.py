@@ -149,6 +149,7 @@ class Claim:
     context_start: int  # offsets of the surrounding context window (same paragraph)
     context_end: int
     mentions: tuple[Mention, ...] = ()  # mentions inside [start, end), document offsets
+    stance: str = "fact"  # fact | allegation | company_statement | official_statement (pipeline.stance)
 
     @staticmethod
     def make_id(doc_id: str, text: str, occurrence: int) -> str:

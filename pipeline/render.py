@@ -20,7 +20,7 @@ def claim_text(detail: dict[str, Any], *, bold: bool = False) -> str:
     s, e = detail["start"] - p0, detail["end"] - p0
     marked = para[:s] + (click.style(para[s:e], bold=True) if bold else f"»{para[s:e]}«") + para[e:]
     lines = [textwrap.fill(marked, width=width), ""]
-    for key in ("title", "site", "published", "url", "source"):
+    for key in ("title", "site", "published", "url", "source", "stance"):
         if detail.get(key):
             lines.append(f"{key:<10} {detail[key]}")
     lines.append(f"{'claim':<10} {detail['claim_id']}  chars {detail['start']}-{detail['end']}"
@@ -55,7 +55,8 @@ def hits_text(query: str, hits: list[Hit], *, bold: bool = False) -> str:
             others = "; ".join(f"{o.url or o.source} ({o.published or 'undated'})" for o in hit.also)
             out.append(textwrap.fill(f"also reported by {len(hit.also)} more source(s): {others}", width=width,
                                      initial_indent="    ", subsequent_indent="      "))
-        out.append(f"    score {hit.score:.3f} · claim {r.claim_id} · chars {r.start}-{r.end}")
+        stance = f"{r.stance.replace('_', ' ')} · " if r.stance else ""
+        out.append(f"    {stance}score {hit.score:.3f} · claim {r.claim_id} · chars {r.start}-{r.end}")
         out.append("")
     return "\n".join(out).rstrip()
 

@@ -99,6 +99,7 @@ class Hit:
             "source": r.source, "url": r.url, "title": r.title, "published": r.published,
             "start": r.start, "end": r.end,
             "entities": {t: r.entities.get(t, []) for t in ENTITY_TYPES},
+            "stance": r.stance,
             "highlights": [list(h) for h in self.highlights],
             "also_reported_by": [
                 {"claim_id": o.claim_id, "doc_id": o.doc_id, "source": o.source, "url": o.url,

@@ -58,7 +58,10 @@ def _speaker_window(text: str) -> tuple[str, int, int] | None:
     return text[tail_start: verbs[-1].start()], tail_start, verbs[-1].start()
 
 
-def classify_stance(text: str, mentions: Sequence[Mention] = ()) -> str:
+def classify_stance(text: str, mentions: Sequence[Mention] = (), offset: int = 0) -> str:
+    """``mentions`` carry offsets into a larger text in which ``text`` starts at ``offset``."""
+    if offset:
+        mentions = [Mention(m.text, m.label, m.canonical, m.start - offset, m.end - offset) for m in mentions]
     window = _speaker_window(text)
     if window is None:
         return "allegation" if "?" in text else "fact"

@@ -102,7 +102,8 @@ CREATE TABLE IF NOT EXISTS claims (
     context_start INTEGER NOT NULL,
     context_end INTEGER NOT NULL,
     embedding BLOB,
-    indexed INTEGER NOT NULL DEFAULT 0
+    indexed INTEGER NOT NULL DEFAULT 0,
+    stance TEXT
 );
 CREATE INDEX IF NOT EXISTS claims_doc ON claims(doc_id, seq);
 CREATE INDEX IF NOT EXISTS claims_pending ON claims(indexed) WHERE indexed = 0;
@@ -146,6 +147,7 @@ class ClaimRow:
     end: int
     context: str
     entities: dict[str, list[str]]
+    stance: str | None = None
 
 
 class Store:
@@ -179,6 +181,8 @@ class Store:
         for name in ("minhash BLOB", "group_id TEXT"):
             if name.split()[0] not in columns:
                 self.conn.execute(f"ALTER TABLE documents ADD COLUMN {name}")
+        if "stance" not in {r[1] for r in self.conn.execute("PRAGMA table_info(claims)")}:
+            self.conn.execute("ALTER TABLE claims ADD COLUMN stance TEXT")
 
     def close(self) -> None:
         if self._fts_conn is not None:
@@ -255,9 +259,10 @@ class Store:
             for claim, vector in zip(processed.claims, vectors, strict=True):
                 c.execute(
                     """INSERT INTO claims(claim_id, doc_id, seq, text, start, end, context_start, context_end,
-                           embedding, indexed) VALUES (?,?,?,?,?,?,?,?,?,0)""",
+                           embedding, indexed, stance) VALUES (?,?,?,?,?,?,?,?,?,0,?)""",
                     (claim.claim_id, doc.doc_id, claim.seq, claim.text, claim.start, claim.end,
-                     claim.context_start, claim.context_end, np.asarray(vector, dtype=np.float32).tobytes()),
+                     claim.context_start, claim.context_end, np.asarray(vector, dtype=np.float32).tobytes(),
+                     claim.stance),
                 )
                 c.execute("DELETE FROM tombstones WHERE claim_id = ?", (claim.claim_id,))
                 c.execute("INSERT INTO claims_fts(claim_id, text) VALUES (?,?)", (claim.claim_id, claim.text))
@@ -479,6 +484,7 @@ class Store:
             "doc_id": row["doc_id"], "source": row["source"], "url": row["url"], "title": row["title"],
             "site": row["site"], "published": row["published"], "snapshot_sha256": row["raw_sha256"],
             "text_sha256": row["content_sha256"], "entities": entities,
+            "stance": self.claim_rows([claim_id])[claim_id].stance,
         }
 
     def claim_entity_ids(self, claim_ids: Sequence[str]) -> dict[str, set[str]]:
@@ -572,7 +578,7 @@ class Store:
         for chunk in _chunks(claim_ids, 900):
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
-                f"""SELECT c.claim_id, c.text, c.doc_id, c.start, c.end, c.context_start, c.context_end,
+                f"""SELECT c.claim_id, c.text, c.doc_id, c.start, c.end, c.context_start, c.context_end, c.stance,
                            d.source, d.url, d.title, d.published,
                            substr(d.text, c.context_start + 1, c.context_end - c.context_start) AS context
                     FROM claims c JOIN documents d USING (doc_id) WHERE c.claim_id IN ({marks})""",  # noqa: S608
@@ -591,6 +597,7 @@ class Store:
                     claim_id=r["claim_id"], text=r["text"], doc_id=r["doc_id"], source=r["source"],
                     url=r["url"], title=r["title"], published=r["published"], start=r["start"],
                     end=r["end"], context=r["context"], entities=ents.get(r["claim_id"], {}),
+                    stance=r["stance"],
                 )
         return out
 

@@ -97,3 +97,15 @@ def test_claim_id_ignores_whitespace_differences(shared_tagger) -> None:
     ca = cut_claims(a, shared_tagger.tag(a.text))
     cb = cut_claims(b, shared_tagger.tag(b.text))
     assert ca[0].claim_id == cb[0].claim_id
+
+
+def test_claims_carry_stance(shared_tagger) -> None:
+    from pipeline.claims import cut_claims
+    from pipeline.records import Document, SourceKind
+
+    text = ("Orvel Systems sold licences for two hundred phones to the ministry in 2021.\n\n"
+            "Orvel Systems said in a statement that it sells only to vetted government customers.\n\n"
+            "Researchers at the Citizen Lab said the phones of three journalists were infected.")
+    doc = Document(doc_id="d", source="s", locator="s", kind=SourceKind.TEXT, text=text)
+    claims = cut_claims(doc, shared_tagger.tag(text))
+    assert [c.stance for c in claims] == ["fact", "company_statement", "allegation"]

@@ -16,7 +16,7 @@ from pipeline.settings import PROJECT_ROOT
 from tests.helpers import article_text
 
 HIT_KEYS = {"claim_id", "text", "score", "doc_id", "source", "url", "title", "published", "start", "end", "highlights",
-            "also_reported_by",
+            "also_reported_by", "stance",
             "entities"}
 
 

@@ -11,7 +11,7 @@ from pipeline.search import SearchQuery, search
 from tests.conftest import DEMO_DIR
 
 HIT_KEYS = {"claim_id", "text", "score", "doc_id", "source", "url", "title", "published", "start", "end", "highlights",
-            "also_reported_by",
+            "also_reported_by", "stance",
             "entities"}
 ENTITY_KEYS = {"company", "product", "agency", "region"}
 
