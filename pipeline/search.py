@@ -196,7 +196,7 @@ def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embed
     query = query.validated()
     if not query.mode:
         query = replace(query, mode=settings.search_mode)
-    if store.claim_count() == 0:
+    if store.is_empty():
         raise EmptyStoreError("the store is empty: nothing to search",
                               hint="ingest something first, e.g. 'dualuse ingest corpus/demo' or 'dualuse demo'")
     groups = resolve_filters(store, query.filters)

@@ -388,6 +388,9 @@ class Store:
                  "mentions": r["mentions"], "documents": r["documents"],
                  "aliases": aliases.get(r["entity_id"], [])} for r in rows]
 
+    def is_empty(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM claims LIMIT 1").fetchone() is None
+
     def claim_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0])
 
@@ -477,14 +480,13 @@ class Store:
         p_start = text.rfind("\n", 0, row["start"]) + 1
         p_end = text.find("\n", row["end"])
         p_end = len(text) if p_end < 0 else p_end
-        entities = self.claim_rows([claim_id])[claim_id].entities
+        joined = self.claim_rows([claim_id])[claim_id]
         return {
             "claim_id": claim_id, "text": row["text"], "start": row["start"], "end": row["end"],
             "paragraph": text[p_start:p_end], "paragraph_start": p_start,
             "doc_id": row["doc_id"], "source": row["source"], "url": row["url"], "title": row["title"],
             "site": row["site"], "published": row["published"], "snapshot_sha256": row["raw_sha256"],
-            "text_sha256": row["content_sha256"], "entities": entities,
-            "stance": self.claim_rows([claim_id])[claim_id].stance,
+            "text_sha256": row["content_sha256"], "entities": joined.entities, "stance": joined.stance,
         }
 
     def claim_entity_ids(self, claim_ids: Sequence[str]) -> dict[str, set[str]]:
