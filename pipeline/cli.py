@@ -10,14 +10,19 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pipeline.errors import DualuseError
 from pipeline.records import ENTITY_TYPES, OTHER_ORG_TYPES
 from pipeline.settings import PROJECT_ROOT, Settings, apply_offline_env
+
+if TYPE_CHECKING:
+    from pipeline.store import Store
 
 DEMO_DIR = PROJECT_ROOT / "corpus" / "demo"
 DEMO_QUERIES: tuple[tuple[str, dict[str, tuple[str, ...]]], ...] = (
@@ -45,6 +50,19 @@ class Group(click.Group):
 def _settings(ctx: click.Context) -> Settings:
     settings: Settings = ctx.obj["settings"]
     return settings
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Store]:
+    """The canonical store in the data home, closed after the command."""
+    from pipeline.store import Store
+
+    settings.ensure_home()
+    store = Store(settings.db_path)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _emit_json(data: Any) -> None:
@@ -189,15 +207,10 @@ def show(ctx: click.Context, claim_id: str, as_json: bool) -> None:
     """Print a claim in its paragraph, with its source, date, offsets and snapshot hash."""
     from pipeline.errors import UsageError
     from pipeline.render import claim_text
-    from pipeline.store import Store
 
     settings = _settings(ctx)
-    settings.ensure_home()
-    store = Store(settings.db_path)
-    try:
+    with open_store(settings) as store:
         detail = store.claim_detail(claim_id.strip())
-    finally:
-        store.close()
     if detail is None:
         raise UsageError(f"no claim with id '{claim_id}'", hint="claim ids are printed by 'dualuse search'")
     if as_json:
@@ -252,15 +265,9 @@ def tag(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Counts of documents, claims and entities in the store."""
-    from pipeline.store import Store
-
     settings = _settings(ctx)
-    settings.ensure_home()
-    store = Store(settings.db_path)
-    try:
+    with open_store(settings) as store:
         counts = store.stats()
-    finally:
-        store.close()
     if as_json:
         _emit_json(counts)
     else:
@@ -277,15 +284,9 @@ ENTITY_LABELS = (*ENTITY_TYPES, *OTHER_ORG_TYPES)
 @click.pass_context
 def entities(ctx: click.Context, etype: str | None, limit: int | None, as_json: bool) -> None:
     """List canonical entities with mention and document counts and their aliases."""
-    from pipeline.store import Store
-
     settings = _settings(ctx)
-    settings.ensure_home()
-    store = Store(settings.db_path)
-    try:
+    with open_store(settings) as store:
         rows = store.entity_listing(etype, limit)
-    finally:
-        store.close()
     if as_json:
         _emit_json(rows)
         return
@@ -301,15 +302,10 @@ def entities(ctx: click.Context, etype: str | None, limit: int | None, as_json: 
 def reindex(ctx: click.Context) -> None:
     """Rebuild the vector index from the canonical store."""
     from pipeline.index import VectorIndex, rebuild
-    from pipeline.store import Store
 
     settings = _settings(ctx)
-    settings.ensure_home()
-    store = Store(settings.db_path)
-    try:
+    with open_store(settings) as store:
         n = rebuild(store, VectorIndex(settings.chroma_path))
-    finally:
-        store.close()
     click.echo(f"reindexed {n} claims")
 
 

@@ -76,6 +76,7 @@ class KnowledgeBase:
     entities: dict[tuple[str, str], KBEntity] = field(default_factory=dict)
     nonentities: set[str] = field(default_factory=set)
     _index: dict[str, list[KBEntity]] = field(default_factory=dict)
+    _version: str = ""
     files: list[str] = field(default_factory=list)
 
     # -- building -------------------------------------------------------------------------
@@ -92,7 +93,16 @@ class KnowledgeBase:
                 source="; ".join(s for s in (old.source, ent.source) if s) or None,
             )
         self.entities[key] = ent
+        self.changed()
+
+    def add_nonentities(self, terms: Iterable[str]) -> None:
+        self.nonentities.update(norm_key(t) for t in terms)
+        self.changed()
+
+    def changed(self) -> None:
+        """Drop what is derived from the entries (alias index, version hash)."""
         self._index.clear()
+        self._version = ""
 
     @property
     def index(self) -> dict[str, list[KBEntity]]:
@@ -129,13 +139,17 @@ class KnowledgeBase:
 
     @property
     def version(self) -> str:
-        """Content hash of the loaded KB: stored documents tagged with another KB are re-tagged."""
+        """Content hash of the loaded KB: stored documents tagged with another KB are re-tagged.
+        Computed once (it is asked for every ingested document) and again only after a change."""
+        if self._version:
+            return self._version
         parts = sorted(
             f"{e.etype}|{e.name}|{'|'.join(sorted(e.aliases))}|{e.parent}|{e.vendor}"
             for e in self.entities.values()
         )
         parts.extend(sorted(self.nonentities))
-        return make_id("kb", *parts, length=12)
+        self._version = make_id("kb", *parts, length=12)
+        return self._version
 
 
 def _entry(etype: str, raw: dict[str, Any], path: Path) -> KBEntity:
@@ -171,7 +185,7 @@ def load_file(kb: KnowledgeBase, path: Path) -> None:
         )
     etype = data["type"]
     if etype == "nonentity":
-        kb.nonentities.update(norm_key(str(t)) for t in data.get("terms") or [])
+        kb.add_nonentities(str(t) for t in data.get("terms") or [])
     else:
         for raw in data.get("entries") or []:
             if isinstance(raw, dict):

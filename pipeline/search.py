@@ -13,7 +13,9 @@ exact and fast; otherwise the HNSW index is asked for more neighbours than neede
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -109,16 +111,43 @@ class Hit:
         }
 
 
+def prefix_stem(word: str) -> str:
+    """A stand-in for FTS5's Porter stemming where we match words ourselves: the first five letters
+    ("sequencers" ~ "sequencing")."""
+    return word.lower()[:5]
+
+
 def highlight_spans(text: str, offset: int, terms: list[str]) -> tuple[tuple[int, int], ...]:
-    """Offsets (into the document) of the words in ``text`` that share a stem with a query term:
-    equal, or a common prefix of at least five letters ("sequencers" ~ "sequencing")."""
-    stems = {t[:5] if len(t) > 5 else t for t in terms if len(t) > 2}
-    spans = []
-    for m in re.finditer(r"\w+", text):
-        word = m.group(0).lower()
-        if word in stems or (len(word) >= 5 and word[:5] in stems):
-            spans.append((offset + m.start(), offset + m.end()))
-    return tuple(spans)
+    """Offsets (into the document) of the words in ``text`` that share a stem with a query term."""
+    stems = {prefix_stem(t) for t in terms if len(t) > 2}
+    return tuple((offset + m.start(), offset + m.end()) for m in re.finditer(r"\w+", text)
+                 if prefix_stem(m.group(0)) in stems)
+
+
+def keyword_within(store: Store, terms: Sequence[str], limit: int,
+                   candidates: Sequence[str]) -> list[tuple[str, float]]:
+    """BM25 over a small candidate set, scored here rather than by FTS5: FTS5 scores every match in
+    the corpus before an id restriction applies (measured at 100,000 claims: adding ``rowid IN
+    (...)`` to the MATCH made it 3x slower). IDF comes from the candidates themselves."""
+    if not terms or not candidates:
+        return []
+    rows = store.claim_texts(candidates)
+    stems = {prefix_stem(t) for t in terms}
+    docs = [[prefix_stem(w) for w in re.findall(r"\w+", text)] for _, text in rows]
+    avg = sum(len(d) for d in docs) / len(docs) if docs else 1.0
+    df = {s: sum(1 for d in docs if s in d) for s in stems}
+    scored = []
+    for (cid, _), words in zip(rows, docs, strict=True):
+        score = 0.0
+        for s in stems:
+            tf = words.count(s)
+            if tf:
+                idf = math.log(1 + (len(docs) - df[s] + 0.5) / (df[s] + 0.5))
+                score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(words) / avg))
+        if score > 0:
+            scored.append((cid, score))
+    scored.sort(key=lambda item: -item[1])
+    return scored[:limit]
 
 
 def resolve_filters(store: Store, filters: dict[str, tuple[str, ...]]) -> list[list[str]]:
@@ -221,7 +250,7 @@ def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embed
         if query.mode in ("hybrid", "keyword"):
             terms = keyword_terms(" ".join([query.text, *(name for name, _ in named)]))
             if candidates is not None and len(candidates) <= SMALL_CANDIDATE_SET:
-                keyword = worker.submit(store.keyword_search_within, terms, pool, candidates)
+                keyword = worker.submit(keyword_within, store, terms, pool, candidates)
             else:
                 keyword = worker.submit(store.keyword_search, terms, pool, candidates)
         if query.mode in ("hybrid", "dense"):
@@ -254,9 +283,7 @@ def group_copies(store: Store, scored: list[tuple[str, float]], limit: int,
         return []
     ids, matrix = store.embeddings([cid for cid, _ in scored])
     pos = {cid: i for i, cid in enumerate(ids)}
-    docs = dict(store.conn.execute(
-        f"SELECT claim_id, doc_id FROM claims WHERE claim_id IN ({','.join('?' * len(ids))})", ids,  # noqa: S608
-    ).fetchall()) if ids else {}
+    docs = store.claim_docs(ids)
     group_of = store.syndication_groups(list(set(docs.values())))
     entries: list[tuple[str, float, list[str]]] = []
     for cid, score in scored:

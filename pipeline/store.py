@@ -12,8 +12,6 @@ them, so a crash between the SQLite commit and the index write is repaired by th
 from __future__ import annotations
 
 import json
-import math
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -296,12 +294,9 @@ class Store:
 
     def syndication_groups(self, doc_ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
-        for chunk in _chunks(doc_ids, 900):
-            marks = ",".join("?" * len(chunk))
-            for doc_id, group in self.conn.execute(
-                f"SELECT doc_id, COALESCE(group_id, doc_id) FROM documents WHERE doc_id IN ({marks})", chunk,  # noqa: S608
-            ):
-                out[doc_id] = group
+        for doc_id, group in self._rows_in(
+                "SELECT doc_id, COALESCE(group_id, doc_id) FROM documents WHERE doc_id IN ({ids})", doc_ids):
+            out[doc_id] = group
         return out
 
     def touch(self, doc_id: str, raw_sha256: str, now: str) -> None:
@@ -447,10 +442,9 @@ class Store:
         sql = "SELECT c.claim_id FROM claims c JOIN documents d USING (doc_id) WHERE 1=1"
         params: list[Any] = []
         for src in sources:
-            host = src.lower().removeprefix("www.")
-            sql += (" AND (d.source = ? OR d.url = ? OR d.site = ? COLLATE NOCASE OR d.locator = ?"
-                    " OR lower(d.url) LIKE ? OR lower(d.url) LIKE ?)")
-            params.extend([src, src, src, src, f"%://{host}/%", f"%://www.{host}/%"])
+            clause, values = _source_clause(src)
+            sql += " AND " + clause
+            params.extend(values)
         for group in entity_groups:
             marks = ",".join("?" * len(group))
             sql += (" AND c.claim_id IN (SELECT claim_id FROM claim_entities WHERE entity_id IN ("  # noqa: S608 - placeholders only
@@ -465,7 +459,10 @@ class Store:
         return [r[0] for r in self.conn.execute(sql, params)]
 
     def has_source(self, src: str) -> bool:
-        return bool(self.filter_claims([], None, None, [src])[:1])
+        clause, values = _source_clause(src)
+        row = self.conn.execute(f"SELECT EXISTS (SELECT 1 FROM documents d WHERE {clause})",  # noqa: S608
+                                values).fetchone()
+        return bool(row[0])
 
     def claim_detail(self, claim_id: str) -> dict[str, Any] | None:
         """A claim in its paragraph, with its document's provenance and snapshot hash."""
@@ -491,12 +488,9 @@ class Store:
 
     def claim_entity_ids(self, claim_ids: Sequence[str]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
-        for chunk in _chunks(claim_ids, 900):
-            marks = ",".join("?" * len(chunk))
-            for cid, eid in self.conn.execute(
-                f"SELECT claim_id, entity_id FROM claim_entities WHERE claim_id IN ({marks})", chunk,  # noqa: S608
-            ):
-                out.setdefault(cid, set()).add(eid)
+        for cid, eid in self._rows_in("SELECT claim_id, entity_id FROM claim_entities WHERE claim_id IN ({ids})",
+                                      claim_ids):
+            out.setdefault(cid, set()).add(eid)
         return out
 
     def keyword_search(self, terms: Sequence[str], limit: int,
@@ -517,40 +511,19 @@ class Store:
         params.append(limit)
         return [(r[0], -float(r[1])) for r in conn.execute(sql, params)]
 
-    def keyword_search_within(self, terms: Sequence[str], limit: int,
-                              candidates: Sequence[str]) -> list[tuple[str, float]]:
-        """BM25 over a small candidate set, scored here rather than by FTS5: FTS5 scores every match
-        in the corpus before a rowid or id restriction applies (measured at 100,000 claims: adding
-        ``rowid IN (...)`` to the MATCH made it 3x slower). Words match a term when equal or sharing
-        its first five letters, a stand-in for FTS5's Porter stemming."""
-        if not terms or not candidates:
-            return []
-        rows = self.claim_texts(candidates)
-        stems = [t[:5] for t in terms]
-        docs = [[w[:5] for w in re.findall(r"\w+", text.lower())] for _, text in rows]
-        n = len(docs)
-        avg = sum(len(d) for d in docs) / n if n else 1.0
-        df = {s: sum(1 for d in docs if s in d) for s in set(stems)}
-        scored = []
-        for (cid, _), words in zip(rows, docs, strict=True):
-            score = 0.0
-            for s in set(stems):
-                tf = words.count(s)
-                if tf:
-                    idf = math.log(1 + (n - df[s] + 0.5) / (df[s] + 0.5))
-                    score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(words) / avg))
-            if score > 0:
-                scored.append((cid, score))
-        scored.sort(key=lambda item: -item[1])
-        return scored[:limit]
+    def _rows_in(self, sql: str, ids: Sequence[str]) -> Iterator[sqlite3.Row]:
+        """Run ``sql`` whose ``{ids}`` is an IN list, in chunks under SQLite's variable limit."""
+        for chunk in _chunks(ids, 900):
+            yield from self.conn.execute(sql.format(ids=",".join("?" * len(chunk))), chunk)  # placeholders only
+
+    def claim_docs(self, claim_ids: Sequence[str]) -> dict[str, str]:
+        """claim id -> document id."""
+        return {r[0]: r[1] for r in self._rows_in("SELECT claim_id, doc_id FROM claims WHERE claim_id IN ({ids})",
+                                                  claim_ids)}
 
     def claim_texts(self, claim_ids: Sequence[str]) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        for chunk in _chunks(claim_ids, 900):
-            marks = ",".join("?" * len(chunk))
-            out.extend(self.conn.execute(
-                f"SELECT claim_id, text FROM claims WHERE claim_id IN ({marks})", chunk).fetchall())  # noqa: S608
-        return out
+        return [(r[0], r[1]) for r in self._rows_in("SELECT claim_id, text FROM claims WHERE claim_id IN ({ids})",
+                                                    claim_ids)]
 
     def _fts_connection(self) -> sqlite3.Connection:
         """A second, read-only connection for keyword search, so search can run BM25 in a worker
@@ -563,45 +536,32 @@ class Store:
     def embeddings(self, claim_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         ids: list[str] = []
         blobs: list[bytes] = []
-        for chunk in _chunks(claim_ids, 900):
-            marks = ",".join("?" * len(chunk))
-            for r in self.conn.execute(
-                f"SELECT claim_id, embedding FROM claims WHERE claim_id IN ({marks}) AND embedding IS NOT NULL",  # noqa: S608
-                chunk,
-            ):
-                ids.append(r[0])
-                blobs.append(r[1])
+        sql = "SELECT claim_id, embedding FROM claims WHERE claim_id IN ({ids}) AND embedding IS NOT NULL"
+        for r in self._rows_in(sql, claim_ids):
+            ids.append(r[0])
+            blobs.append(r[1])
         if not blobs:
             return [], np.zeros((0, 0), dtype=np.float32)
         return ids, np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
 
     def claim_rows(self, claim_ids: Sequence[str]) -> dict[str, ClaimRow]:
-        out: dict[str, ClaimRow] = {}
-        for chunk in _chunks(claim_ids, 900):
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"""SELECT c.claim_id, c.text, c.doc_id, c.start, c.end, c.context_start, c.context_end, c.stance,
-                           d.source, d.url, d.title, d.published,
-                           substr(d.text, c.context_start + 1, c.context_end - c.context_start) AS context
-                    FROM claims c JOIN documents d USING (doc_id) WHERE c.claim_id IN ({marks})""",  # noqa: S608
-                chunk,
-            ).fetchall()
-            ents: dict[str, dict[str, list[str]]] = {}
-            for r in self.conn.execute(
-                f"""SELECT ce.claim_id, e.type, e.canonical FROM claim_entities ce
-                    JOIN entities e USING (entity_id) WHERE ce.claim_id IN ({marks})
-                    ORDER BY e.canonical""",  # noqa: S608
-                chunk,
-            ):
-                ents.setdefault(r[0], {}).setdefault(r[1], []).append(r[2])
-            for r in rows:
-                out[r["claim_id"]] = ClaimRow(
-                    claim_id=r["claim_id"], text=r["text"], doc_id=r["doc_id"], source=r["source"],
-                    url=r["url"], title=r["title"], published=r["published"], start=r["start"],
-                    end=r["end"], context=r["context"], entities=ents.get(r["claim_id"], {}),
-                    stance=r["stance"],
-                )
-        return out
+        ents: dict[str, dict[str, list[str]]] = {}
+        for r in self._rows_in(
+                """SELECT ce.claim_id, e.type, e.canonical FROM claim_entities ce
+                   JOIN entities e USING (entity_id) WHERE ce.claim_id IN ({ids}) ORDER BY e.canonical""", claim_ids):
+            ents.setdefault(r[0], {}).setdefault(r[1], []).append(r[2])
+        return {
+            r["claim_id"]: ClaimRow(
+                claim_id=r["claim_id"], text=r["text"], doc_id=r["doc_id"], source=r["source"], url=r["url"],
+                title=r["title"], published=r["published"], start=r["start"], end=r["end"],
+                context=r["context"], entities=ents.get(r["claim_id"], {}), stance=r["stance"],
+            )
+            for r in self._rows_in(
+                """SELECT c.claim_id, c.text, c.doc_id, c.start, c.end, c.context_start, c.context_end, c.stance,
+                          d.source, d.url, d.title, d.published,
+                          substr(d.text, c.context_start + 1, c.context_end - c.context_start) AS context
+                   FROM claims c JOIN documents d USING (doc_id) WHERE c.claim_id IN ({ids})""", claim_ids)
+        }
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -614,6 +574,15 @@ class Store:
                 [(run_id, s["source"], s["status"], s.get("reason"), s.get("detail"), s.get("doc_id"))
                  for s in report.get("sources", [])],
             )
+
+
+def _source_clause(src: str) -> tuple[str, list[str]]:
+    """SQL predicate on ``documents d`` for a source filter: path or URL as given, outlet name, or
+    URL host ("hrw.org" matches https://www.hrw.org/...), any case."""
+    host = src.lower().removeprefix("www.")
+    return ("(d.source = ? OR d.url = ? OR d.site = ? COLLATE NOCASE OR d.locator = ?"
+            " OR lower(d.url) LIKE ? OR lower(d.url) LIKE ?)",
+            [src, src, src, src, f"%://{host}/%", f"%://www.{host}/%"])
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import threading
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,12 +152,8 @@ class Tagger:
     # -- tagging ---------------------------------------------------------------------------
 
     def tag(self, text: str) -> TagResult:
-        return next(iter(self.tag_many([text])))
-
-    def tag_many(self, texts: Iterable[str]) -> Iterator[TagResult]:
         self.warm_up()
-        for text in texts:
-            yield self._tag_one(text)
+        return self._tag_one(text)
 
     def _tag_one(self, text: str) -> TagResult:
         nlp = self._nlp

@@ -247,12 +247,14 @@ def test_100kb_query_is_cut_not_refused(demo_store) -> None:
 
 
 def test_keyword_ranking_within_a_small_filtered_set(demo_store) -> None:
+    from pipeline.search import keyword_within
+
     store = demo_store.pipe.store
     cellebrite = store.resolve_entity("company", "Cellebrite")
     candidates = store.filter_claims([cellebrite], None, None)
-    ranked = store.keyword_search_within(["ufed", "police"], 50, candidates)
+    ranked = keyword_within(store, ["ufed", "police"], 50, candidates)
     assert ranked and {cid for cid, _ in ranked} <= set(candidates)
     texts = dict(store.claim_texts([cid for cid, _ in ranked]))
     assert "UFED" in texts[ranked[0][0]] or "police" in texts[ranked[0][0]].lower()
     assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
-    assert store.keyword_search_within([], 10, candidates) == []
+    assert keyword_within(store, [], 10, candidates) == []

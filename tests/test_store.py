@@ -49,12 +49,16 @@ def test_save_then_resave_same_document(make_pipeline, tmp_path: Path) -> None:
     assert pipe.index.count() == len(ids)
 
 
-def test_changed_document_replaces_claims_and_syncs_index(make_pipeline, tmp_path: Path) -> None:
-    pipe = make_pipeline()
-    path = tmp_path / "a.txt"
+def saved_then_changed(pipe, path: Path):
+    """Store the first version of a document, then process (not yet store) its changed version."""
     old = processed(pipe, path, FIRST)
     pipe.save(old)
-    new = processed(pipe, path, SECOND)
+    return old, processed(pipe, path, SECOND)
+
+
+def test_changed_document_replaces_claims_and_syncs_index(make_pipeline, tmp_path: Path) -> None:
+    pipe = make_pipeline()
+    old, new = saved_then_changed(pipe, tmp_path / "a.txt")
     assert new.document.doc_id == old.document.doc_id
     result = pipe.save(new)
     assert result.status == "updated"
@@ -77,10 +81,7 @@ def test_changed_document_replaces_claims_and_syncs_index(make_pipeline, tmp_pat
 
 def test_removed_claims_tombstoned_until_synced(make_pipeline, tmp_path: Path) -> None:
     pipe = make_pipeline()
-    path = tmp_path / "a.txt"
-    old = processed(pipe, path, FIRST)
-    pipe.save(old)
-    new = processed(pipe, path, SECOND)
+    old, new = saved_then_changed(pipe, tmp_path / "a.txt")
     vectors = pipe.embedder.embed([c.text for c in new.claims])
     pipe.store.save(new, vectors, pipe.version, "2024-01-01T00:00:00+00:00")  # no index sync
     removed = {c.claim_id for c in old.claims} - {c.claim_id for c in new.claims}

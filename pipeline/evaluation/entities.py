@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pipeline.evaluation.devset import load_scorer, read_jsonl, require_shared
 from pipeline.extract import extract
 from pipeline.fetch import load_file
+from pipeline.records import Mention
 from pipeline.settings import Settings
 from pipeline.tag import Tagger
 
 CLASS_OF_LABEL = {"company": "companies", "product": "products", "agency": "agencies", "region": "regions"}
 
 
-def predict(tagger: Tagger, settings: Settings, docs_dir: Path) -> list[dict[str, Any]]:
+Tagged = dict[str, tuple[Mention, ...]]
+"""Dev document id (file stem) -> its mentions."""
+
+
+def tag_devset(tagger: Tagger, settings: Settings) -> Tagged:
+    """Extract and tag the five dev documents once; every entity measurement reads this."""
+    out: Tagged = {}
+    for path in sorted((require_shared() / "devset" / "docs").glob("*.txt")):
+        doc = extract(load_file(str(path), settings))
+        out[path.stem] = tagger.tag(doc.text).mentions
+    return out
+
+
+def predict(tagged: Tagged) -> list[dict[str, Any]]:
     """One prediction row per dev document: distinct surface strings per class, as the scorer wants."""
     rows = []
-    for path in sorted(docs_dir.glob("*.txt")):
-        doc = extract(load_file(str(path), settings))
-        result = tagger.tag(doc.text)
-        row: dict[str, Any] = {"id": path.stem, **{c: [] for c in CLASS_OF_LABEL.values()}}
-        for m in result.mentions:
+    for stem, mentions in tagged.items():
+        row: dict[str, Any] = {"id": stem, **{c: [] for c in CLASS_OF_LABEL.values()}}
+        for m in mentions:
             cls = CLASS_OF_LABEL.get(m.label)
             if cls and m.text not in row[cls]:
                 row[cls].append(m.text)
@@ -29,11 +40,11 @@ def predict(tagger: Tagger, settings: Settings, docs_dir: Path) -> list[dict[str
     return rows
 
 
-def evaluate_entities(tagger: Tagger, settings: Settings) -> dict[str, Any]:
+def evaluate_entities(tagger: Tagger, settings: Settings, tagged: Tagged | None = None) -> dict[str, Any]:
     shared = require_shared()
     scorer = load_scorer("ner_score")
     gold = {r["id"]: r for r in read_jsonl(shared / "devset" / "gold_entities.jsonl")}
-    preds = predict(tagger, settings, shared / "devset" / "docs")
+    preds = predict(tagged if tagged is not None else tag_devset(tagger, settings))
     scores = scorer.score(gold, {r["id"]: r for r in preds})
     return {
         "scores": {k: {"p": round(p, 3), "r": round(r, 3), "f1": round(f, 3)} for k, (p, r, f) in scores.items()},
@@ -41,16 +52,15 @@ def evaluate_entities(tagger: Tagger, settings: Settings) -> dict[str, Any]:
     }
 
 
-def evaluate_clusters(tagger: Tagger, settings: Settings) -> dict[str, Any]:
+def evaluate_clusters(tagger: Tagger, settings: Settings, tagged: Tagged | None = None) -> dict[str, Any]:
     """Alias clustering against ``aliases.jsonl``: a gold cluster is matched when every mention of
     its aliases in the dev documents gets one and the same canonical id, used by no other cluster."""
     shared = require_shared()
     scorer = load_scorer("ner_score")
     clusters = read_jsonl(shared / "devset" / "aliases.jsonl")
     seen: dict[str, set[str]] = {}  # normalised surface -> entity ids assigned
-    for path in sorted((shared / "devset" / "docs").glob("*.txt")):
-        doc = extract(load_file(str(path), settings))
-        for m in tagger.tag(doc.text).mentions:
+    for mentions in (tagged if tagged is not None else tag_devset(tagger, settings)).values():
+        for m in mentions:
             seen.setdefault(scorer.norm(m.text), set()).add(m.entity_id)
     details: list[dict[str, Any]] = []
     owner: dict[str, str] = {}

@@ -56,12 +56,13 @@ def run_eval(settings: Settings, what: str = "all") -> tuple[dict[str, Any], lis
     result: dict[str, Any] = {}
     tagger = None
     if what in ("entities", "all"):
-        from pipeline.evaluation.entities import evaluate_clusters, evaluate_entities
+        from pipeline.evaluation.entities import evaluate_clusters, evaluate_entities, tag_devset
         from pipeline.tag import Tagger
 
         tagger = Tagger(settings)
-        result["entities"] = evaluate_entities(tagger, settings)["scores"]
-        clusters = evaluate_clusters(tagger, settings)
+        tagged = tag_devset(tagger, settings)
+        result["entities"] = evaluate_entities(tagger, settings, tagged)["scores"]
+        clusters = evaluate_clusters(tagger, settings, tagged)
         result["alias_clusters"] = {k: clusters[k] for k in ("clusters", "matched")}
     if what in ("stance", "all"):
         from pipeline.evaluation.stance import evaluate_stance
