@@ -220,6 +220,56 @@ def show(ctx: click.Context, claim_id: str, as_json: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# dossier
+
+
+@main.command()
+@click.argument("name", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json", "csv"]), default=None,
+              help="Output format (csv: the chain rows). Default: from --out's suffix, else md.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (atomically) instead of standard output.")
+@click.option("--since", help="Only claims from documents published on or after YYYY-MM-DD.")
+@click.option("--until", help="Only claims from documents published on or before YYYY-MM-DD.")
+@click.option("--pack", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write an evidence pack (zip: dossier, CSVs, raw snapshots, SHA-256 manifest).")
+@click.pass_context
+def dossier(ctx: click.Context, name: tuple[str, ...], fmt: str | None, out: Path | None, since: str | None,
+            until: str | None, pack: Path | None) -> None:
+    """A company dossier: chain of products, agencies and regions, claims by stance, timeline and
+    sources. NAME is the company's name or any alias; brands and subsidiaries are rolled up."""
+    from pipeline.dossier import build_dossier
+    from pipeline.dossier_render import render
+    from pipeline.files import atomic_write
+    from pipeline.kb import load_kb
+    from pipeline.pack import write_pack
+
+    settings = _settings(ctx)
+    if fmt is None:
+        suffix = out.suffix.lower().lstrip(".") if out else ""
+        fmt = {"markdown": "md", "htm": "html"}.get(suffix, suffix) if suffix in (
+            "md", "markdown", "html", "htm", "json", "csv") else "md"
+    with open_store(settings) as store:
+        d = build_dossier(store, load_kb(settings.kb_extra), " ".join(name), since, until)
+        if not d.claims:
+            window = f" published {since or '…'} to {until or '…'}" if since or until else ""
+            click.echo(f"note: no claims about {d.company}{window}; the dossier is empty", err=True)
+        if pack is not None:
+            summary = write_pack(d, store, settings.snapshots_path, pack)
+            click.echo(f"wrote {pack}: {summary.files} files, {summary.snapshots} snapshots"
+                       + (f", {len(summary.missing)} snapshot(s) missing from the store (listed in README.txt)"
+                          if summary.missing else ""), err=True)
+            if out is None:
+                return
+    text = render(d, fmt)
+    if out is not None:
+        atomic_write(out, text)
+        click.echo(f"wrote {out} ({fmt}, {len(d.claims)} claims, {len(d.sources)} sources)", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+# ---------------------------------------------------------------------------------------------
 # tag, stats, reindex
 
 

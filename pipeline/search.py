@@ -67,7 +67,7 @@ class SearchQuery:
         for etype in self.filters:
             if etype not in ENTITY_TYPES:
                 raise UsageError(f"unknown filter '{etype}'", hint="valid: " + ", ".join(ENTITY_TYPES))
-        since, until = _check_date("--since", self.since), _check_date("--until", self.until)
+        since, until = check_date("--since", self.since), check_date("--until", self.until)
         if since and until and since > until:
             raise UsageError(f"--since {since} is after --until {until}")
         if self.mode and self.mode not in MODES:
@@ -75,7 +75,7 @@ class SearchQuery:
         return replace(self, text=text[:MAX_QUERY_CHARS], since=since, until=until)
 
 
-def _check_date(flag: str, value: str | None) -> str | None:
+def check_date(flag: str, value: str | None) -> str | None:
     if value is None or value == "":
         return None
     try:

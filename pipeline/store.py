@@ -486,6 +486,68 @@ class Store:
             "text_sha256": row["content_sha256"], "entities": joined.entities, "stance": joined.stance,
         }
 
+    def match_names(self, name: str) -> list[tuple[str, str, str]]:
+        """Entities of any type whose canonical name or a seen alias equals ``name`` (any case):
+        (entity_id, type, canonical)."""
+        key = " ".join(name.split())
+        rows = self.conn.execute(
+            """SELECT entity_id, type, canonical FROM entities WHERE canonical = ? COLLATE NOCASE
+               UNION SELECT e.entity_id, e.type, e.canonical FROM aliases a JOIN entities e USING (entity_id)
+               WHERE a.alias = ? COLLATE NOCASE ORDER BY 2, 3""", (key, key)).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def entity_names(self, entity_ids: Sequence[str]) -> dict[str, tuple[str, str, str | None]]:
+        """entity id -> (type, canonical, parent id) for the ids that exist."""
+        return {r[0]: (r[1], r[2], r[3]) for r in self._rows_in(
+            "SELECT entity_id, type, canonical, parent_id FROM entities WHERE entity_id IN ({ids})", entity_ids)}
+
+    def aliases_of(self, entity_ids: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for r in self._rows_in("SELECT entity_id, alias FROM aliases WHERE entity_id IN ({ids}) ORDER BY alias",
+                               entity_ids):
+            out.setdefault(r[0], []).append(r[1])
+        return out
+
+    def claims_mentioning(self, entity_ids: Sequence[str], since: str | None = None,
+                          until: str | None = None, doc_ids: Sequence[str] | None = None) -> list[str]:
+        """Claim ids tagged with any of ``entity_ids`` (optionally only in ``doc_ids``), whose
+        document date lies in [since, until] (dated bounds exclude undated documents)."""
+        sql = """SELECT DISTINCT ce.claim_id FROM claim_entities ce JOIN claims c USING (claim_id)
+                 JOIN documents d USING (doc_id) WHERE ce.entity_id IN (SELECT value FROM json_each(?))"""
+        params: list[Any] = [json.dumps(list(entity_ids))]
+        if doc_ids is not None:
+            sql += " AND c.doc_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(list(doc_ids)))
+        if since:
+            sql += " AND d.published >= ?"
+            params.append(since)
+        if until:
+            sql += " AND d.published <= ?"
+            params.append(until)
+        return [r[0] for r in self.conn.execute(sql, params)]
+
+    def mention_spans(self, doc_ids: Sequence[str]) -> dict[str, list[tuple[str, int, int]]]:
+        """doc id -> its mentions as (entity id, start, end), in text order."""
+        out: dict[str, list[tuple[str, int, int]]] = {}
+        for r in self._rows_in("SELECT doc_id, entity_id, start, end FROM mentions WHERE doc_id IN ({ids})"
+                               " ORDER BY doc_id, start", doc_ids):
+            out.setdefault(r[0], []).append((r[1], r[2], r[3]))
+        return out
+
+    def documents_info(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Provenance of documents: source, URL, title, outlet, date, snapshot and text hashes,
+        syndication group, and the snapshot's content type."""
+        return {r["doc_id"]: dict(r) for r in self._rows_in(
+            """SELECT d.doc_id, d.source, d.url, d.title, d.site, d.published, d.kind, d.raw_sha256,
+                      d.content_sha256, COALESCE(d.group_id, d.doc_id) AS group_id, s.content_type
+               FROM documents d LEFT JOIN snapshots s ON s.sha256 = d.raw_sha256
+               WHERE d.doc_id IN ({ids})""", doc_ids)}
+
+    def document_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """The stored extracted text of documents (claim offsets point into it)."""
+        sql = "SELECT doc_id, text FROM documents WHERE doc_id IN ({ids})"
+        return {r[0]: r[1] for r in self._rows_in(sql, doc_ids)}
+
     def claim_entity_ids(self, claim_ids: Sequence[str]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for cid, eid in self._rows_in("SELECT claim_id, entity_id FROM claim_entities WHERE claim_id IN ({ids})",

@@ -1,0 +1,351 @@
+"""Company dossiers: everything the stored coverage says about one vendor.
+
+``build_dossier`` is a pure read of the canonical store (plus the knowledge base for country,
+parent and product vendors): the company's claims (its own mentions, its brands and subsidiaries,
+and its products), the chain of product -> agency -> region links those claims state, claims by
+stance, a timeline by publication and by stated event date, and every source with the hash of the
+snapshot it was taken from. Rendering lives in ``dossier_render``; the JSON contract is
+``pipeline/schemas/dossier.schema.json``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.errors import UsageError
+from pipeline.event_dates import EventDate, event_dates
+from pipeline.kb import KnowledgeBase
+from pipeline.records import entity_id
+from pipeline.search import check_date
+from pipeline.stance import STANCES
+from pipeline.store import Store
+
+SCHEMA_VERSION = 1
+STANCE_TITLES = {
+    "allegation": "Allegations (third parties say)",
+    "company_statement": "Company statements and responses",
+    "official_statement": "Official statements and actions",
+    "fact": "Reported facts and records",
+}
+HQ_BEFORE_RE = re.compile(r"(?:based|headquartered|located|incorporated)\s+in\s+(?:[\w.'’ -]+,\s*)?$", re.IGNORECASE)
+HQ_AFTER_RE = re.compile(r"^(?:,\s*[\w.'’ ]+)?-based\b", re.IGNORECASE)
+THE_BEFORE_RE = re.compile(r"\b[Tt]he\s+$")
+HQ_ANAPHOR_RE = re.compile(r"(?:,\s*[\w.'’ ]+)?-based\s+(?:[a-z][\w-]*\s+){0,3}"
+                           r"(?:company|firm|maker|manufacturer|vendor|supplier|group|giant)\b")
+HQ_GAP_RE = re.compile(r"(?:,\s*[\w.'’ ]+)?-based\s+(?:[a-z][\w-]*\s+){0,4}(?:the\s+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class DossierClaim:
+    claim_id: str
+    text: str
+    stance: str
+    doc_id: str
+    source: str
+    url: str | None
+    title: str | None
+    published: str | None
+    start: int
+    end: int
+    companies: tuple[str, ...]
+    products: tuple[str, ...]
+    agencies: tuple[str, ...]
+    regions: tuple[str, ...]
+    event_dates: tuple[EventDate, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "claim_id": self.claim_id, "text": self.text, "stance": self.stance, "source": self.source,
+            "url": self.url, "title": self.title, "published": self.published, "doc_id": self.doc_id,
+            "start": self.start, "end": self.end,
+            "entities": {"company": list(self.companies), "product": list(self.products),
+                         "agency": list(self.agencies), "region": list(self.regions)},
+            "event_dates": [{"date": d.value, "precision": d.precision, "text": d.surface} for d in self.event_dates],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """One vendor -> product -> agency -> region link and the claims that state it."""
+
+    product: str | None
+    agency: str | None
+    region: str | None
+    claims: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"product": self.product, "agency": self.agency, "region": self.region, "claims": list(self.claims)}
+
+
+@dataclass(frozen=True, slots=True)
+class DossierSource:
+    doc_id: str
+    source: str
+    url: str | None
+    title: str | None
+    site: str | None
+    published: str | None
+    sha256: str
+    text_sha256: str
+    group: str
+    content_type: str | None
+    claims: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "url": self.url, "title": self.title, "published": self.published,
+                "sha256": self.sha256, "doc_id": self.doc_id, "site": self.site, "text_sha256": self.text_sha256,
+                "syndication_group": self.group, "claims": self.claims}
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    date: str
+    kind: str  # published | event
+    precision: str
+    claim_id: str
+    text: str  # the date as the text states it (event) or the document title (published)
+
+
+@dataclass(frozen=True)
+class Dossier:
+    company: str
+    entity_id: str
+    aliases: tuple[str, ...]
+    country: str | None
+    parent: str | None
+    brands: tuple[str, ...]
+    products: tuple[str, ...]
+    chain: tuple[ChainRow, ...]
+    claims: tuple[DossierClaim, ...]
+    sources: tuple[DossierSource, ...]
+    since: str | None = None
+    until: str | None = None
+    generated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def independent_sources(self) -> int:
+        """Documents, with syndicated copies (one MinHash group) counted once."""
+        return len({s.group for s in self.sources})
+
+    @property
+    def date_span(self) -> tuple[str | None, str | None]:
+        dates = sorted(s.published[:10] for s in self.sources if s.published)
+        return (dates[0], dates[-1]) if dates else (None, None)
+
+    def by_stance(self) -> dict[str, list[DossierClaim]]:
+        out: dict[str, list[DossierClaim]] = {s: [] for s in STANCES}
+        for c in self.claims:
+            out.setdefault(c.stance, []).append(c)
+        return out
+
+    def timeline(self) -> list[TimelineEntry]:
+        """Claims by publication date, and by every event date their text states."""
+        entries = []
+        for c in self.claims:
+            if c.published:
+                entries.append(TimelineEntry(c.published[:10], "published", "day", c.claim_id, c.title or c.source))
+            for d in c.event_dates:
+                entries.append(TimelineEntry(d.value, "event", d.precision, c.claim_id, d.surface))
+        return sorted(entries, key=lambda e: (e.date, e.kind, e.claim_id))
+
+    def to_json(self) -> dict[str, Any]:
+        first, last = self.date_span
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "company": self.company, "entity_id": self.entity_id, "aliases": list(self.aliases),
+            "country": self.country, "parent": self.parent,
+            "brands_and_subsidiaries": list(self.brands), "products": list(self.products),
+            "counts": {"documents": len(self.sources), "independent_sources": self.independent_sources,
+                       "claims": len(self.claims), "chain_rows": len(self.chain)},
+            "date_span": {"first": first, "last": last},
+            "filters": {"since": self.since, "until": self.until},
+            "chain": [r.to_json() for r in self.chain],
+            "claims": [c.to_json() for c in self.claims],
+            "timeline": [{"date": e.date, "kind": e.kind, "precision": e.precision, "claim_id": e.claim_id,
+                          "text": e.text} for e in self.timeline()],
+            "sources": [s.to_json() for s in self.sources],
+            "generated_at": self.generated_at, "generator": f"dualuse {_version()}",
+        }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dualuse")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "unknown"
+
+
+# -- name resolution ---------------------------------------------------------------------------
+
+def resolve_company(store: Store, kb: KnowledgeBase, name: str) -> tuple[str, str]:
+    """(entity id, canonical name) of the company ``name`` denotes: its canonical name or any alias
+    seen in the store or known to the knowledge base, any case. Unknown or ambiguous names raise a
+    UsageError listing the closest candidates."""
+    clean = " ".join(name.split())
+    if not clean:
+        raise UsageError("the company name is empty", hint="give a name, e.g. dualuse dossier 'Thermo Fisher'")
+    matches = store.match_names(clean)
+    known = kb.lookup(clean, "company")
+    if known is not None:
+        eid = entity_id("company", known.name)
+        if eid in store.entity_names([eid]):
+            matches.append((eid, "company", known.name))
+    companies = {eid: canonical for eid, etype, canonical in matches if etype == "company"}
+    if len(companies) == 1:
+        return next(iter(companies.items()))
+    if len(companies) > 1:
+        # a brand and its parent sharing an alias: the parent's dossier rolls the brand up anyway
+        family = {eid: set(store.with_descendants([eid])) for eid in companies}
+        roots = [eid for eid in companies if not any(eid in fam and eid != other for other, fam in family.items())]
+        if len(roots) == 1:
+            return roots[0], companies[roots[0]]
+        raise UsageError(f"'{clean}' names several companies: " + "; ".join(sorted(companies.values())),
+                         hint="give the full canonical name")
+    others = [(etype, canonical) for _eid, etype, canonical in matches]
+    for etype, canonical in others:
+        product = kb.by_name("product", canonical) if etype == "product" else None
+        if product is not None and product.vendor:
+            raise UsageError(f"'{clean}' is a product of {product.vendor}, not a company",
+                             hint=f"try: dualuse dossier '{product.vendor}'")
+    if others:
+        etype, canonical = others[0]
+        raise UsageError(f"'{clean}' is a known {etype} ({canonical}), not a company",
+                         hint="dossiers are for companies; see 'dualuse entities --type company'")
+    near = store.closest_entities("company", clean)
+    hint = ("closest known companies: " + "; ".join(near)) if near else \
+        "no company is known yet; ingest documents first"
+    raise UsageError(f"no company named '{clean}' in the store", hint=hint)
+
+
+# -- building ------------------------------------------------------------------------------------
+
+def build_dossier(store: Store, kb: KnowledgeBase, name: str, since: str | None = None,
+                  until: str | None = None) -> Dossier:
+    since, until = check_date("--since", since), check_date("--until", until)
+    if since and until and since > until:
+        raise UsageError(f"--since {since} is after --until {until}")
+    company_id, company = resolve_company(store, kb, name)
+    family = store.with_descendants([company_id])
+    names = store.entity_names(family)
+    family_names = {names[e][1] for e in family if e in names}
+    kb_products = {entity_id("product", p.name) for p in kb.entities.values()
+                   if p.etype == "product" and p.vendor in family_names}
+    own_products = sorted(store.entity_names(sorted(kb_products)))
+    claim_ids = store.claims_mentioning(family + own_products, since, until)
+    rows = store.claim_rows(claim_ids)
+    # Products the coverage names beside the company whose vendor the KB does not know are the
+    # company's within those documents ("Acme's new X-200 scanner").
+    named = {p for r in rows.values() for p in r.entities.get("product", [])}
+    unattributed = sorted(entity_id("product", p) for p in named
+                          if (known := kb.by_name("product", p)) is None or not known.vendor)
+    if unattributed:
+        extra = store.claims_mentioning(unattributed, since, until, doc_ids=sorted({r.doc_id for r in rows.values()}))
+        rows.update(store.claim_rows([c for c in extra if c not in rows]))
+    own_product_names = set(names_of(store, own_products + unattributed))
+    docs = store.documents_info(sorted({r.doc_id for r in rows.values()}))
+    spans = store.mention_spans(list(docs))
+    claims: list[DossierClaim] = []
+    for r in rows.values():
+        hq = hq_regions(r.text, r.start, spans.get(r.doc_id, []), set(family))
+        claims.append(DossierClaim(
+            claim_id=r.claim_id, text=r.text, stance=r.stance or "fact", doc_id=r.doc_id, source=r.source,
+            url=r.url, title=r.title, published=r.published, start=r.start, end=r.end,
+            companies=tuple(r.entities.get("company", [])),
+            products=tuple(p for p in r.entities.get("product", []) if p in own_product_names),
+            agencies=tuple(r.entities.get("agency", [])),
+            regions=tuple(g for g in r.entities.get("region", []) if entity_id("region", g) not in hq),
+            event_dates=tuple(event_dates(r.text, r.published)),
+        ))
+    claims.sort(key=lambda c: (c.published or "9999", c.doc_id, c.start))
+    per_doc: dict[str, int] = {}
+    for c in claims:
+        per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
+    sources = sorted(
+        (DossierSource(d["doc_id"], d["source"], d["url"], d["title"], d["site"], d["published"], d["raw_sha256"],
+                       d["content_sha256"], d["group_id"], d["content_type"], per_doc.get(d["doc_id"], 0))
+         for d in docs.values()),
+        key=lambda s: (s.published or "9999", s.source))
+    entry = kb.by_name("company", company)
+    parent_id = names.get(company_id, ("", "", None))[2]
+    aliases = sorted({a for a in store.aliases_of([company_id]).get(company_id, []) if a != company})
+    return Dossier(
+        company=company, entity_id=company_id, aliases=tuple(aliases),
+        country=entry.country if entry else None,
+        parent=(entry.parent if entry and entry.parent else (names_of(store, [parent_id])[0] if parent_id else None)),
+        brands=tuple(sorted(family_names - {company})),
+        products=tuple(sorted(own_product_names & {p for c in claims for p in c.products})),
+        chain=tuple(chain_rows(claims, kb)), claims=tuple(claims), sources=tuple(sources),
+        since=since, until=until,
+    )
+
+
+def names_of(store: Store, entity_ids: list[str]) -> list[str]:
+    names = store.entity_names(entity_ids)
+    return [names[e][1] if e in names else e.split(":", 1)[-1] for e in entity_ids]
+
+
+def hq_regions(text: str, offset: int, mentions: Iterable[tuple[str, int, int]], family: set[str]) -> set[str]:
+    """Region ids the claim names only as where the company itself is based ("Promega, a
+    biotechnology company based in Madison, Wisconsin", "Waltham, Massachusetts-based Thermo
+    Fisher"): not where its products went. A region that locates someone else ("a Chinese company
+    based in Urumqi", "its Xinjiang-based distributor") stays."""
+    end = offset + len(text)
+    inside = [(eid, s, e) for eid, s, e in mentions if s >= offset and e <= end]
+    out = set()
+    for i, (eid, s, e) in enumerate(inside):
+        if not eid.startswith("region:"):
+            continue
+        before, after = text[: s - offset], text[e - offset:]
+        if HQ_AFTER_RE.match(after):  # "<region>-based [lowercase words] <company>"
+            nxt = next(((n_eid, n_s) for n_eid, n_s, _ in inside[i + 1:] if not n_eid.startswith("region:")), None)
+            names_company = nxt and nxt[0] in family and HQ_GAP_RE.fullmatch(text[e - offset: nxt[1] - offset])
+            anaphor = THE_BEFORE_RE.search(before) and HQ_ANAPHOR_RE.match(after)  # "The Waltham-based company"
+            if names_company or anaphor:
+                out.add(eid)
+        elif HQ_BEFORE_RE.search(before):  # "<company>, a ... company based in <region>"
+            prev = [(p_eid, p_e) for p_eid, _ps, p_e in inside[:i] if p_eid.startswith("company:")]
+            if prev and prev[-1][0] in family and s - prev[-1][1] <= 90:
+                out.add(eid)
+    return out
+
+
+def specific_regions(regions: Iterable[str], kb: KnowledgeBase) -> list[str]:
+    """Regions without the countries that contain another region named beside them (Xinjiang, not
+    China and Xinjiang)."""
+    regions = list(dict.fromkeys(regions))
+    containing = set()
+    for r in regions:
+        entry = kb.by_name("region", r)
+        if entry is not None and entry.country:
+            containing.add(entry.country)
+    return [r for r in regions if r not in containing]
+
+
+def chain_rows(claims: Iterable[DossierClaim], kb: KnowledgeBase) -> list[ChainRow]:
+    """Product -> agency -> region links, each with the claims that state it. An agency is paired
+    with the regions in its own name when there are any, else with the claim's regions; regions
+    no agency takes get a row of their own. Claims naming no product, agency or region add none."""
+    links: dict[tuple[str | None, str | None, str | None], list[str]] = {}
+    for c in claims:
+        regions = specific_regions(c.regions, kb)
+        products: list[str | None] = list(c.products) or [None]
+        triples: list[tuple[str | None, str | None]] = []
+        paired: set[str] = set()
+        for agency in c.agencies:
+            chosen = [r for r in regions if r.lower() in agency.lower()] or regions
+            paired.update(chosen)
+            triples.extend([(agency, r) for r in chosen] if chosen else [(agency, None)])
+        triples.extend((None, r) for r in regions if r not in paired)
+        if not triples and c.products:
+            triples.append((None, None))
+        for product in products:
+            for link_agency, link_region in triples:
+                links.setdefault((product, link_agency, link_region), []).append(c.claim_id)
+    rows = [ChainRow(p, a, r, tuple(dict.fromkeys(ids))) for (p, a, r), ids in links.items()]
+    return sorted(rows, key=lambda row: (-len(row.claims), row.product or "~", row.agency or "~", row.region or "~"))

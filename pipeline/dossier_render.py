@@ -1,0 +1,168 @@
+"""Dossier outputs: HTML (Jinja2, autoescaped), Markdown, JSON, and CSV of chain rows and sources.
+
+All text in a dossier comes from third-party articles and is untrusted: the HTML template escapes
+everything (no ``|safe``), links only http(s) URLs, and Markdown escapes the characters that would
+otherwise become markup or raw HTML in a Markdown viewer.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from pipeline.dossier import STANCE_TITLES, Dossier
+
+TEMPLATES = Path(__file__).parent / "templates"
+FORMATS = ("md", "html", "json", "csv")
+CHAIN_COLUMNS = ("vendor", "product", "agency", "region", "claims", "claim_ids", "first_published",
+                 "last_published", "sources", "example_claim")
+SOURCE_COLUMNS = ("doc_id", "title", "outlet", "published", "url", "source", "claims", "snapshot_sha256",
+                  "text_sha256", "syndication_group")
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def to_json(d: Dossier) -> str:
+    return json.dumps(d.to_json(), ensure_ascii=False, indent=2) + "\n"
+
+
+def to_html(d: Dossier, images: dict[str, str]) -> str:
+    """``images``: name (timeline, network) -> an image URL (a data: URI or a relative path)."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("dossier.html.j2").render(
+        d=d, j=d.to_json(), images=images, by_stance=d.by_stance(), titles=STANCE_TITLES, timeline=d.timeline())
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md(text: str | None) -> str:
+    """Markdown-safe text: HTML metacharacters as entities, Markdown punctuation backslashed."""
+    s = (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(s.split()))
+
+
+def md_link(label: str | None, url: str | None) -> str:
+    if url and url.startswith(("http://", "https://")):
+        safe = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+        return f"[{md(label or url)}]({safe})"
+    return md(label or url or "")
+
+
+def to_markdown(d: Dossier, images: dict[str, str]) -> str:
+    j = d.to_json()
+    first, last = d.date_span
+    out = [f"# Dossier: {md(d.company)}", "",
+           f"*dualuse company dossier, generated {d.generated_at}*"
+           + (f" · claims published {d.since or '…'} to {d.until or '…'}" if d.since or d.until else ""), "",
+           f"- **Aliases seen:** {md('; '.join(d.aliases)) or 'none'}",
+           f"- **Country:** {md(d.country) or 'not known'}",
+           f"- **Parent:** {md(d.parent) or 'none recorded'}",
+           f"- **Brands and subsidiaries:** {md('; '.join(d.brands)) or 'none recorded'}",
+           f"- **Products named:** {md('; '.join(d.products)) or 'none named'}",
+           f"- **Documents:** {j['counts']['documents']} ({j['counts']['independent_sources']} independent: "
+           "syndicated copies counted once)",
+           f"- **Claims:** {j['counts']['claims']}",
+           f"- **Date span:** {f'{first} to {last}' if first else 'no dated documents'}", "",
+           "## Pictures", ""]
+    out.append(f"![Timeline of claims]({images['timeline']})" if images.get("timeline")
+               else "No dated claims: no timeline chart.")
+    out.append("")
+    out.append(f"![Company, products, agencies and regions]({images['network']})" if images.get("network")
+               else "No chain links: no network graph.")
+    out += ["", "## The chain: vendor → product → agency → region", ""]
+    if d.chain:
+        out += ["| Vendor | Product | Agency | Region | Claims |", "|---|---|---|---|---|"]
+        out += [f"| {md(d.company)} | {md(r.product) or '—'} | {md(r.agency) or '—'} | {md(r.region) or '—'} | "
+                f"{', '.join(r.claims)} |" for r in d.chain]
+    else:
+        out.append("The claims name no product, agency or region with this company.")
+    out += ["", "## Claims by stance", ""]
+    for stance, claims in d.by_stance().items():
+        out += [f"### {STANCE_TITLES[stance]} ({len(claims)})", ""]
+        for c in claims:
+            dates = f" · event dates: {', '.join(e.value for e in c.event_dates)}" if c.event_dates else ""
+            out += [f"> {md(c.text)}", "",
+                    f"— {md_link(c.title or c.source, c.url)} · {c.published or 'undated'} · claim `{c.claim_id}`, "
+                    f"chars {c.start}–{c.end} of document `{c.doc_id}`{dates}", ""]
+        if not claims:
+            out += ["None.", ""]
+    out += ["## Timeline", ""]
+    timeline = d.timeline()
+    if timeline:
+        out += ["| Date | Kind | What | Claim |", "|---|---|---|---|"]
+        out += [f"| {e.date} | {'event stated' if e.kind == 'event' else 'published'} | {md(e.text)} | `{e.claim_id}` |"
+                for e in timeline]
+    else:
+        out.append("No claim is dated.")
+    out += ["", f"## Sources ({len(d.sources)})", "",
+            "| Title | Outlet | Published | URL or path | Claims | Snapshot SHA-256 |", "|---|---|---|---|---|---|"]
+    out += [f"| {md(s.title) or 'untitled'} | {md(s.site)} | {s.published or 'undated'} | "
+            f"{md_link(s.url, s.url) if s.url else md(s.source)} | {s.claims} | `{s.sha256}` |" for s in d.sources]
+    return "\n".join(out) + "\n"
+
+
+def _csv(header: tuple[str, ...], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[_cell(v) for v in row] for row in rows])
+    return buf.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """Spreadsheet-safe: a cell starting with = + - @ is a formula in Excel and LibreOffice (CSV
+    injection); such text gets a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def chain_csv(d: Dossier) -> str:
+    """One row per chain link, in the shape of an Atlas-of-Surveillance-style sheet: vendor,
+    product, agency, region, evidence count and ids, date range, sources, an example quote."""
+    claims = {c.claim_id: c for c in d.claims}
+    rows = []
+    for r in d.chain:
+        cs = [claims[i] for i in r.claims if i in claims]
+        dates = sorted(c.published[:10] for c in cs if c.published)
+        urls = list(dict.fromkeys(c.url or c.source for c in cs))
+        rows.append([d.company, r.product or "", r.agency or "", r.region or "", len(cs), " ".join(r.claims),
+                     dates[0] if dates else "", dates[-1] if dates else "", " ".join(urls), cs[0].text if cs else ""])
+    return _csv(CHAIN_COLUMNS, rows)
+
+
+def sources_csv(d: Dossier) -> str:
+    return _csv(SOURCE_COLUMNS, [[s.doc_id, s.title or "", s.site or "", s.published or "", s.url or "", s.source,
+                                  s.claims, s.sha256, s.text_sha256, s.group] for s in d.sources])
+
+
+def render(d: Dossier, fmt: str, images: dict[str, str] | None = None) -> str:
+    """One output format; pictures for md/html are drawn here unless ``images`` are given."""
+    if fmt == "json":
+        return to_json(d)
+    if fmt == "csv":
+        return chain_csv(d)
+    if images is None:
+        images = embedded_images(d)
+    return to_html(d, images) if fmt == "html" else to_markdown(d, images)
+
+
+def embedded_images(d: Dossier) -> dict[str, str]:
+    from pipeline.charts import network_png, timeline_png
+
+    out = {}
+    for name, png in (("timeline", timeline_png(d)), ("network", network_png(d))):
+        if png is not None:
+            out[name] = data_uri(png)
+    return out
