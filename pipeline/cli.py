@@ -428,12 +428,14 @@ def bench(ctx: click.Context, n_claims: int, n_docs: int, n_queries: int, skip_c
 
 
 @main.command(name="eval")
-@click.argument("what", type=click.Choice(["entities", "stance", "retrieval", "extraction", "all"]), default="all")
+@click.argument("what", type=click.Choice(["entities", "stance", "retrieval", "dossier", "extraction", "all"]),
+                default="all")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--check", is_flag=True, help="Exit 1 if any figure is below its floor in models/quality_floors.json.")
 @click.pass_context
 def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool) -> None:
-    """Measure quality on ../shared: entities, stance and retrieval on the dev set, extraction on the benchmark."""
+    """Measure quality on ../shared: entities, stance, retrieval and dossiers on the dev set, extraction on
+    the benchmark."""
     from pipeline.evaluation.report import run_eval
 
     result, failures = run_eval(_settings(ctx), what)

@@ -56,6 +56,7 @@ class DossierClaim:
     agencies: tuple[str, ...]
     regions: tuple[str, ...]
     event_dates: tuple[EventDate, ...]
+    hq_regions: tuple[str, ...] = ()  # regions named only as where the company is based
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,21 +65,26 @@ class DossierClaim:
             "start": self.start, "end": self.end,
             "entities": {"company": list(self.companies), "product": list(self.products),
                          "agency": list(self.agencies), "region": list(self.regions)},
+            "headquarters_regions": list(self.hq_regions),
             "event_dates": [{"date": d.value, "precision": d.precision, "text": d.surface} for d in self.event_dates],
         }
 
 
 @dataclass(frozen=True, slots=True)
 class ChainRow:
-    """One vendor -> product -> agency -> region link and the claims that state it."""
+    """One vendor -> product -> agency -> region link and the claims that state it. ``region_role``
+    is "headquarters" for a region the claims name as where the company is based (kept, so every
+    region link the coverage states is a row, but not mistaken for where the products went)."""
 
     product: str | None
     agency: str | None
     region: str | None
     claims: tuple[str, ...]
+    region_role: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"product": self.product, "agency": self.agency, "region": self.region, "claims": list(self.claims)}
+        return {"product": self.product, "agency": self.agency, "region": self.region, "claims": list(self.claims),
+                "region_role": self.region_role}
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +266,7 @@ def build_dossier(store: Store, kb: KnowledgeBase, name: str, since: str | None 
             products=tuple(p for p in r.entities.get("product", []) if p in own_product_names),
             agencies=tuple(r.entities.get("agency", [])),
             regions=tuple(g for g in r.entities.get("region", []) if entity_id("region", g) not in hq),
+            hq_regions=tuple(g for g in r.entities.get("region", []) if entity_id("region", g) in hq),
             event_dates=tuple(event_dates(r.text, r.published)),
         ))
     claims.sort(key=lambda c: (c.published or "9999", c.doc_id, c.start))
@@ -330,8 +337,9 @@ def specific_regions(regions: Iterable[str], kb: KnowledgeBase) -> list[str]:
 def chain_rows(claims: Iterable[DossierClaim], kb: KnowledgeBase) -> list[ChainRow]:
     """Product -> agency -> region links, each with the claims that state it. An agency is paired
     with the regions in its own name when there are any, else with the claim's regions; regions
-    no agency takes get a row of their own. Claims naming no product, agency or region add none."""
-    links: dict[tuple[str | None, str | None, str | None], list[str]] = {}
+    no agency takes get a row of their own, and so does a region named as the company's base (marked
+    "headquarters"). Claims naming no product, agency or region add none."""
+    links: dict[tuple[str | None, str | None, str | None, str | None], list[str]] = {}
     for c in claims:
         regions = specific_regions(c.regions, kb)
         products: list[str | None] = list(c.products) or [None]
@@ -346,6 +354,8 @@ def chain_rows(claims: Iterable[DossierClaim], kb: KnowledgeBase) -> list[ChainR
             triples.append((None, None))
         for product in products:
             for link_agency, link_region in triples:
-                links.setdefault((product, link_agency, link_region), []).append(c.claim_id)
-    rows = [ChainRow(p, a, r, tuple(dict.fromkeys(ids))) for (p, a, r), ids in links.items()]
+                links.setdefault((product, link_agency, link_region, None), []).append(c.claim_id)
+        for region in c.hq_regions:
+            links.setdefault((None, None, region, "headquarters"), []).append(c.claim_id)
+    rows = [ChainRow(p, a, r, tuple(dict.fromkeys(ids)), role) for (p, a, r, role), ids in links.items()]
     return sorted(rows, key=lambda row: (-len(row.claims), row.product or "~", row.agency or "~", row.region or "~"))

@@ -21,7 +21,7 @@ from pipeline.dossier import STANCE_TITLES, Dossier
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("md", "html", "json", "csv")
-CHAIN_COLUMNS = ("vendor", "product", "agency", "region", "claims", "claim_ids", "first_published",
+CHAIN_COLUMNS = ("vendor", "product", "agency", "region", "region_role", "claims", "claim_ids", "first_published",
                  "last_published", "sources", "example_claim")
 SOURCE_COLUMNS = ("doc_id", "title", "outlet", "published", "url", "source", "claims", "snapshot_sha256",
                   "text_sha256", "syndication_group")
@@ -83,8 +83,10 @@ def to_markdown(d: Dossier, images: dict[str, str]) -> str:
     out += ["", "## The chain: vendor → product → agency → region", ""]
     if d.chain:
         out += ["| Vendor | Product | Agency | Region | Claims |", "|---|---|---|---|---|"]
-        out += [f"| {md(d.company)} | {md(r.product) or '—'} | {md(r.agency) or '—'} | {md(r.region) or '—'} | "
-                f"{', '.join(r.claims)} |" for r in d.chain]
+        for r in d.chain:
+            region = (md(r.region) or "—") + (" (headquarters)" if r.region_role else "")
+            out.append(f"| {md(d.company)} | {md(r.product) or '—'} | {md(r.agency) or '—'} | {region} | "
+                       f"{', '.join(r.claims)} |")
     else:
         out.append("The claims name no product, agency or region with this company.")
     out += ["", "## Claims by stance", ""]
@@ -137,8 +139,9 @@ def chain_csv(d: Dossier) -> str:
         cs = [claims[i] for i in r.claims if i in claims]
         dates = sorted(c.published[:10] for c in cs if c.published)
         urls = list(dict.fromkeys(c.url or c.source for c in cs))
-        rows.append([d.company, r.product or "", r.agency or "", r.region or "", len(cs), " ".join(r.claims),
-                     dates[0] if dates else "", dates[-1] if dates else "", " ".join(urls), cs[0].text if cs else ""])
+        rows.append([d.company, r.product or "", r.agency or "", r.region or "", r.region_role or "", len(cs),
+                     " ".join(r.claims), dates[0] if dates else "", dates[-1] if dates else "", " ".join(urls),
+                     cs[0].text if cs else ""])
     return _csv(CHAIN_COLUMNS, rows)
 
 

@@ -35,6 +35,12 @@ def flatten(result: dict[str, Any]) -> dict[str, dict[str, float]]:
                              "documents_ndcg@10": r["documents"]["ndcg@10"]}
     if "stance" in result:
         flat["stance"] = {"accuracy": result["stance"]["accuracy"]}
+    if "dossier" in result:
+        companies = [v for k, v in result["dossier"].items() if k != "stance"]
+        flat["dossier"] = {"claim_recall_min": min(v["claim_recall"] for v in companies),
+                           "claim_precision_min": min(v["claim_precision"] for v in companies),
+                           "chain_link_recall_min": min(v["chain_link_recall"] for v in companies),
+                           "stored_stance_accuracy": result["dossier"]["stance"]["accuracy"]}
     if "extraction" in result:
         flat["extraction"] = {"f1": result["extraction"]["dualuse"]["f1"]}
     return flat
@@ -70,11 +76,19 @@ def run_eval(settings: Settings, what: str = "all") -> tuple[dict[str, Any], lis
 
         tagger = tagger or Tagger(settings)
         result["stance"] = evaluate_stance(tagger)
-    if what in ("retrieval", "all"):
-        from pipeline.evaluation.retrieval import evaluate_retrieval
+    models = None
+    if what in ("retrieval", "dossier", "all"):
         from pipeline.ingest import Pipeline
 
-        result["retrieval"] = evaluate_retrieval(settings, Pipeline(settings, tagger=tagger))
+        models = Pipeline(settings, tagger=tagger)  # one tagger and embedder for both scratch stores
+    if what in ("retrieval", "all"):
+        from pipeline.evaluation.retrieval import evaluate_retrieval
+
+        result["retrieval"] = evaluate_retrieval(settings, models)
+    if what in ("dossier", "all"):
+        from pipeline.evaluation.dossier import evaluate_dossiers
+
+        result["dossier"] = evaluate_dossiers(settings, models)
     if what in ("extraction", "all"):
         from pipeline.evaluation.extraction import evaluate_extraction
 
