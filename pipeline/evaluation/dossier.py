@@ -35,7 +35,10 @@ def evaluate_dossiers(settings: Settings, pipeline: Pipeline | None = None) -> d
     for c in read_jsonl(devset / "aliases.jsonl"):
         for form in (c["canonical"], *c["aliases"], *c.get("other_known_forms", [])):
             cluster[_key(form)] = _key(c["canonical"])
-    canon = lambda name: cluster.get(_key(name), _key(name))  # noqa: E731
+
+    def canon(name: str) -> str:
+        return cluster.get(_key(name), _key(name))
+
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="dualuse-eval-") as tmp:
         scratch = replace(settings, home=Path(tmp))
