@@ -283,12 +283,19 @@ def bench_memory(settings: Settings, n_docs: int, log: Callable[[str], None]) ->
 
 
 def run_bench(settings: Settings, *, n_claims: int, n_docs: int, n_queries: int, cold: bool,
-              log: Callable[[str], None], memory_docs: int = 0) -> dict[str, Any]:
+              log: Callable[[str], None], memory_docs: int = 0, dossier_claims: int = 0,
+              parts: tuple[str, ...] = ("stages", "search", "dossier")) -> dict[str, Any]:
     result: dict[str, Any] = {"machine": _machine()}
     if memory_docs:
         result["tag_memory"] = bench_memory(settings, memory_docs, log)
-    result["stages"] = bench_stages(settings, n_docs, log)
-    result["search"] = bench_search(settings, n_claims, n_queries, log)
+    if "stages" in parts:
+        result["stages"] = bench_stages(settings, n_docs, log)
+    if "search" in parts:
+        result["search"] = bench_search(settings, n_claims, n_queries, log)
+    if "dossier" in parts and dossier_claims:
+        from pipeline.bench_dossier import bench_dossier
+
+        result["dossier"] = bench_dossier(settings, dossier_claims, log)
     if cold:
         result["cold_process"] = bench_cold(settings, log)
     result["peak_rss_mb"] = peak_rss_mb()

@@ -415,15 +415,20 @@ def doctor(ctx: click.Context) -> None:
 @click.option("--skip-cold", is_flag=True, help="Skip the cold-process timings.")
 @click.option("--memory-docs", default=0, show_default=True,
               help="Also tag this many documents in one process and sample memory (e.g. 10000).")
+@click.option("--dossier-claims", default=10000, show_default=True,
+              help="Claims about one company in the dossier timing (0 to skip).")
+@click.option("--only", type=click.Choice(["stages", "search", "dossier"]), multiple=True,
+              help="Run only these parts (repeatable); default: all.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def bench(ctx: click.Context, n_claims: int, n_docs: int, n_queries: int, skip_cold: bool, memory_docs: int,
-          as_json: bool) -> None:
-    """Measure throughput per stage, search latency and peak memory; prints JSON."""
+          dossier_claims: int, only: tuple[str, ...], as_json: bool) -> None:
+    """Measure throughput per stage, search latency, dossier rendering and peak memory; prints JSON."""
     from pipeline.bench import run_bench
 
     result = run_bench(_settings(ctx), n_claims=n_claims, n_docs=n_docs, n_queries=n_queries,
-                       cold=not skip_cold, memory_docs=memory_docs, log=lambda msg: click.echo(msg, err=True))
+                       cold=not skip_cold and not only, memory_docs=memory_docs, dossier_claims=dossier_claims,
+                       parts=only or ("stages", "search", "dossier"), log=lambda msg: click.echo(msg, err=True))
     click.echo(json.dumps(result, indent=None if as_json else 2))
 
 

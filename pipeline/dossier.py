@@ -158,6 +158,20 @@ class Dossier:
                 entries.append(TimelineEntry(d.value, "event", d.precision, c.claim_id, d.surface))
         return sorted(entries, key=lambda e: (e.date, e.kind, e.claim_id))
 
+    def counts(self) -> dict[str, int]:
+        return {"documents": len(self.sources), "independent_sources": self.independent_sources,
+                "claims": len(self.claims), "chain_rows": len(self.chain)}
+
+    def timeline_by_date(self) -> list[tuple[str, str, list[str], list[str]]]:
+        """The timeline grouped per (date, kind): (date, kind, claim ids, what: titles or date phrases)."""
+        groups: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        for e in self.timeline():
+            ids, what = groups.setdefault((e.date, e.kind), ([], []))
+            ids.append(e.claim_id)
+            if e.text not in what:
+                what.append(e.text)
+        return [(date, kind, ids, what) for (date, kind), (ids, what) in groups.items()]
+
     def to_json(self) -> dict[str, Any]:
         first, last = self.date_span
         return {
@@ -165,8 +179,7 @@ class Dossier:
             "company": self.company, "entity_id": self.entity_id, "aliases": list(self.aliases),
             "country": self.country, "parent": self.parent,
             "brands_and_subsidiaries": list(self.brands), "products": list(self.products),
-            "counts": {"documents": len(self.sources), "independent_sources": self.independent_sources,
-                       "claims": len(self.claims), "chain_rows": len(self.chain)},
+            "counts": self.counts(),
             "date_span": {"first": first, "last": last},
             "filters": {"since": self.since, "until": self.until},
             "chain": [r.to_json() for r in self.chain],

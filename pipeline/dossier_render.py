@@ -17,10 +17,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from pipeline.dossier import STANCE_TITLES, Dossier
+from pipeline.dossier import STANCE_TITLES, Dossier, _version
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("md", "html", "json", "csv")
+MAX_IDS_SHOWN = 8
+"""Claim ids listed per chain or timeline row in HTML and Markdown (the rest as "+N more"; JSON and
+CSV list them all). A large company's rows would otherwise repeat thousands of ids."""
 CHAIN_COLUMNS = ("vendor", "product", "agency", "region", "region_role", "claims", "claim_ids", "first_published",
                  "last_published", "sources", "example_claim")
 SOURCE_COLUMNS = ("doc_id", "title", "outlet", "published", "url", "source", "claims", "snapshot_sha256",
@@ -39,8 +42,10 @@ def to_html(d: Dossier, images: dict[str, str]) -> str:
     """``images``: name (timeline, network) -> an image URL (a data: URI or a relative path)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
+    first, last = d.date_span
     return env.get_template("dossier.html.j2").render(
-        d=d, j=d.to_json(), images=images, by_stance=d.by_stance(), titles=STANCE_TITLES, timeline=d.timeline())
+        d=d, counts=d.counts(), first=first, last=last, images=images, by_stance=d.by_stance(), titles=STANCE_TITLES,
+        timeline=d.timeline_by_date(), max_ids=MAX_IDS_SHOWN, generator=f"dualuse {_version()}")
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -86,7 +91,7 @@ def to_markdown(d: Dossier, images: dict[str, str]) -> str:
         for r in d.chain:
             region = (md(r.region) or "—") + (" (headquarters)" if r.region_role else "")
             out.append(f"| {md(d.company)} | {md(r.product) or '—'} | {md(r.agency) or '—'} | {region} | "
-                       f"{', '.join(r.claims)} |")
+                       f"{_ids(r.claims)} |")
     else:
         out.append("The claims name no product, agency or region with this company.")
     out += ["", "## Claims by stance", ""]
@@ -100,11 +105,11 @@ def to_markdown(d: Dossier, images: dict[str, str]) -> str:
         if not claims:
             out += ["None.", ""]
     out += ["## Timeline", ""]
-    timeline = d.timeline()
+    timeline = d.timeline_by_date()
     if timeline:
-        out += ["| Date | Kind | What | Claim |", "|---|---|---|---|"]
-        out += [f"| {e.date} | {'event stated' if e.kind == 'event' else 'published'} | {md(e.text)} | `{e.claim_id}` |"
-                for e in timeline]
+        out += ["| Date | Kind | What | Claims |", "|---|---|---|---|"]
+        out += [f"| {date} | {'event stated' if kind == 'event' else 'published'} | {md('; '.join(what[:3]))} | "
+                f"{_ids(ids)} |" for date, kind, ids, what in timeline]
     else:
         out.append("No claim is dated.")
     out += ["", f"## Sources ({len(d.sources)})", "",
@@ -112,6 +117,11 @@ def to_markdown(d: Dossier, images: dict[str, str]) -> str:
     out += [f"| {md(s.title) or 'untitled'} | {md(s.site)} | {s.published or 'undated'} | "
             f"{md_link(s.url, s.url) if s.url else md(s.source)} | {s.claims} | `{s.sha256}` |" for s in d.sources]
     return "\n".join(out) + "\n"
+
+
+def _ids(ids: tuple[str, ...] | list[str]) -> str:
+    shown = ", ".join(f"`{i}`" for i in ids[:MAX_IDS_SHOWN])
+    return shown + (f" +{len(ids) - MAX_IDS_SHOWN} more" if len(ids) > MAX_IDS_SHOWN else "")
 
 
 def _csv(header: tuple[str, ...], rows: list[list[Any]]) -> str:
