@@ -50,7 +50,9 @@ def _claims_store(settings: Settings, n_claims: int, per_doc: int = 20) -> None:
     try:
         for d in range(max(1, n_claims // per_doc)):
             doc_id = make_id("doc", f"bench-dossier-{d}")
-            text, mentions, claims = "", [], []
+            text = ""
+            mentions: list[Mention] = []
+            claims: list[Claim] = []
             for s in range(per_doc):
                 fill = {"vendor": VENDOR, "product": rng.choice(products), "agency": rng.choice(pools["agency"]),
                         "region": rng.choice(pools["region"]), "month": rng.choice(MONTHS),
@@ -58,7 +60,7 @@ def _claims_store(settings: Settings, n_claims: int, per_doc: int = 20) -> None:
                 template = rng.choice(SENTENCES)
                 start = len(text)
                 sentence = template.format(**fill)
-                found = []
+                found: list[Mention] = []
                 for label, key in (("company", "vendor"), ("product", "product"), ("agency", "agency"),
                                    ("region", "region")):
                     at = sentence.find(fill[key])
@@ -66,7 +68,7 @@ def _claims_store(settings: Settings, n_claims: int, per_doc: int = 20) -> None:
                         found.append(Mention(fill[key], label, fill[key], start + at, start + at + len(fill[key])))
                 text += sentence + " "
                 mentions += found
-                seen = sum(1 for c in claims if c.text == sentence)  # a repeated sentence is another claim
+                seen = [c.text for c in claims].count(sentence)  # a repeated sentence is another claim
                 claims.append(Claim(Claim.make_id(doc_id, sentence, seen), doc_id, s, sentence, start,
                                     start + len(sentence), start, start + len(sentence), tuple(found),
                                     classify_stance(sentence, found, start)))
