@@ -65,6 +65,8 @@ class KBEntity:
     vendor: str | None = None  # for products
     kind: str | None = None  # sector / agency kind / region kind
     source: str | None = None
+    hq: tuple[str, ...] = ()  # company: region canonical names of its headquarters (city, state)
+    demonyms: tuple[str, ...] = ()  # region: "Israeli", "Israelis" (never tagged; used to read queries)
 
     @property
     def surface_forms(self) -> tuple[str, ...]:
@@ -91,6 +93,7 @@ class KnowledgeBase:
                 country=ent.country or old.country, parent=ent.parent or old.parent,
                 vendor=ent.vendor or old.vendor, kind=ent.kind or old.kind,
                 source="; ".join(s for s in (old.source, ent.source) if s) or None,
+                hq=ent.hq or old.hq, demonyms=tuple(dict.fromkeys((*old.demonyms, *ent.demonyms))),
             )
         self.entities[key] = ent
         self.changed()
@@ -162,11 +165,18 @@ def _entry(etype: str, raw: dict[str, Any], path: Path) -> KBEntity:
     aliases = raw.get("aliases") or []
     if not isinstance(aliases, list):
         raise ConfigError(f"{path}: aliases of '{name}' must be a list")
+    lists = {}
+    for key in ("hq", "demonyms"):
+        value = raw.get(key) or []
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: {key} of '{name}' must be a list")
+        lists[key] = tuple(str(v).strip() for v in value if str(v).strip())
     return KBEntity(
         name=name.strip(), etype=label,
         aliases=tuple(str(a).strip() for a in aliases if str(a).strip()),
         country=raw.get("country"), parent=raw.get("parent"), vendor=raw.get("vendor"),
         kind=raw.get("kind") or raw.get("sector") or raw.get("category"), source=raw.get("source"),
+        hq=lists["hq"], demonyms=lists["demonyms"],
     )
 
 

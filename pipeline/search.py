@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.describe import described_companies
 from pipeline.embed import Embedder
 from pipeline.errors import EmptyStoreError, UsageError
 from pipeline.index import VectorIndex
@@ -239,6 +240,9 @@ def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embed
         return []
     pool = max(query.limit, settings.fusion_pool) if query.mode == "hybrid" else query.limit
     named = query_entities(query.text, store, tagger) if tagger is not None and query.mode == "hybrid" else []
+    described = described_companies(query.text, store, tagger.kb, settings.describe_max,
+                                    exclude={name for name, _ in named}) \
+        if tagger is not None and query.mode == "hybrid" and settings.describe_boost else []
     rankings: list[list[tuple[str, float]]] = []
     weights: list[float] = []
     # BM25 runs in a worker on its own connection while this thread embeds the query and asks the
@@ -262,6 +266,9 @@ def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embed
     scored = rankings[0] if len(rankings) == 1 else fuse(rankings, weights, settings.rrf_k)
     if named and settings.entity_boost:
         scored = boost_entities(store, scored, [ids for _, ids in named], settings.entity_boost / (settings.rrf_k + 1))
+    if described:
+        scored = boost_entities(store, scored, [ids for _, ids in described],
+                                settings.describe_boost / (settings.rrf_k + 1))
     if query.mode == "hybrid" and settings.feedback_boost and not named:
         scored = entity_feedback(store, scored, settings)
     entries = group_copies(store, scored, query.limit, settings)

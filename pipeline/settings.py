@@ -107,6 +107,13 @@ class Settings:
     """Hybrid mode: a claim tagged with a company, product or agency the query names gains this many
     top-rank votes (0.5: neutral on the dev queries, which paraphrase names on purpose; 1.0 cost 0.004)."""
 
+    describe_boost: float = 0.5
+    """Companies a query describes by place and business ("the Wisconsin DNA-testing company";
+    ``pipeline/describe.py``): top-rank votes for their claims. 0 turns description matching off."""
+
+    describe_max: int = 2
+    """A description that fits more companies in the store than this is not used."""
+
     feedback_boost: float = 1.0
     """Entity feedback (hybrid mode, queries that name no entity): a company, product or agency tagged
     in at least ``feedback_min`` of the top ``feedback_depth`` claims gains this many top-rank votes

@@ -294,7 +294,7 @@ class Store:
 
     def syndication_groups(self, doc_ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
-        for doc_id, group in self._rows_in(
+        for doc_id, group in self.rows_in(
                 "SELECT doc_id, COALESCE(group_id, doc_id) FROM documents WHERE doc_id IN ({ids})", doc_ids):
             out[doc_id] = group
         return out
@@ -498,12 +498,12 @@ class Store:
 
     def entity_names(self, entity_ids: Sequence[str]) -> dict[str, tuple[str, str, str | None]]:
         """entity id -> (type, canonical, parent id) for the ids that exist."""
-        return {r[0]: (r[1], r[2], r[3]) for r in self._rows_in(
+        return {r[0]: (r[1], r[2], r[3]) for r in self.rows_in(
             "SELECT entity_id, type, canonical, parent_id FROM entities WHERE entity_id IN ({ids})", entity_ids)}
 
     def aliases_of(self, entity_ids: Sequence[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for r in self._rows_in("SELECT entity_id, alias FROM aliases WHERE entity_id IN ({ids}) ORDER BY alias",
+        for r in self.rows_in("SELECT entity_id, alias FROM aliases WHERE entity_id IN ({ids}) ORDER BY alias",
                                entity_ids):
             out.setdefault(r[0], []).append(r[1])
         return out
@@ -529,7 +529,7 @@ class Store:
     def mention_spans(self, doc_ids: Sequence[str]) -> dict[str, list[tuple[str, int, int]]]:
         """doc id -> its mentions as (entity id, start, end), in text order."""
         out: dict[str, list[tuple[str, int, int]]] = {}
-        for r in self._rows_in("SELECT doc_id, entity_id, start, end FROM mentions WHERE doc_id IN ({ids})"
+        for r in self.rows_in("SELECT doc_id, entity_id, start, end FROM mentions WHERE doc_id IN ({ids})"
                                " ORDER BY doc_id, start", doc_ids):
             out.setdefault(r[0], []).append((r[1], r[2], r[3]))
         return out
@@ -537,7 +537,7 @@ class Store:
     def documents_info(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Provenance of documents: source, URL, title, outlet, date, snapshot and text hashes,
         syndication group, and the snapshot's content type."""
-        return {r["doc_id"]: dict(r) for r in self._rows_in(
+        return {r["doc_id"]: dict(r) for r in self.rows_in(
             """SELECT d.doc_id, d.source, d.url, d.title, d.site, d.published, d.kind, d.raw_sha256,
                       d.content_sha256, COALESCE(d.group_id, d.doc_id) AS group_id, s.content_type
                FROM documents d LEFT JOIN snapshots s ON s.sha256 = d.raw_sha256
@@ -546,11 +546,11 @@ class Store:
     def document_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
         """The stored extracted text of documents (claim offsets point into it)."""
         sql = "SELECT doc_id, text FROM documents WHERE doc_id IN ({ids})"
-        return {r[0]: r[1] for r in self._rows_in(sql, doc_ids)}
+        return {r[0]: r[1] for r in self.rows_in(sql, doc_ids)}
 
     def claim_entity_ids(self, claim_ids: Sequence[str]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
-        for cid, eid in self._rows_in("SELECT claim_id, entity_id FROM claim_entities WHERE claim_id IN ({ids})",
+        for cid, eid in self.rows_in("SELECT claim_id, entity_id FROM claim_entities WHERE claim_id IN ({ids})",
                                       claim_ids):
             out.setdefault(cid, set()).add(eid)
         return out
@@ -573,18 +573,23 @@ class Store:
         params.append(limit)
         return [(r[0], -float(r[1])) for r in conn.execute(sql, params)]
 
-    def _rows_in(self, sql: str, ids: Sequence[str]) -> Iterator[sqlite3.Row]:
+    def rows_in(self, sql: str, ids: Sequence[str]) -> Iterator[sqlite3.Row]:
         """Run ``sql`` whose ``{ids}`` is an IN list, in chunks under SQLite's variable limit."""
         for chunk in _chunks(ids, 900):
             yield from self.conn.execute(sql.format(ids=",".join("?" * len(chunk))), chunk)  # placeholders only
 
+    def has_claims(self, entity_ids: Sequence[str]) -> bool:
+        """Whether any stored claim is tagged with one of the entities."""
+        return any(True for _ in self.rows_in(
+            "SELECT 1 FROM claim_entities WHERE entity_id IN ({ids}) LIMIT 1", entity_ids))
+
     def claim_docs(self, claim_ids: Sequence[str]) -> dict[str, str]:
         """claim id -> document id."""
-        return {r[0]: r[1] for r in self._rows_in("SELECT claim_id, doc_id FROM claims WHERE claim_id IN ({ids})",
+        return {r[0]: r[1] for r in self.rows_in("SELECT claim_id, doc_id FROM claims WHERE claim_id IN ({ids})",
                                                   claim_ids)}
 
     def claim_texts(self, claim_ids: Sequence[str]) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in self._rows_in("SELECT claim_id, text FROM claims WHERE claim_id IN ({ids})",
+        return [(r[0], r[1]) for r in self.rows_in("SELECT claim_id, text FROM claims WHERE claim_id IN ({ids})",
                                                     claim_ids)]
 
     def _fts_connection(self) -> sqlite3.Connection:
@@ -599,7 +604,7 @@ class Store:
         ids: list[str] = []
         blobs: list[bytes] = []
         sql = "SELECT claim_id, embedding FROM claims WHERE claim_id IN ({ids}) AND embedding IS NOT NULL"
-        for r in self._rows_in(sql, claim_ids):
+        for r in self.rows_in(sql, claim_ids):
             ids.append(r[0])
             blobs.append(r[1])
         if not blobs:
@@ -608,7 +613,7 @@ class Store:
 
     def claim_rows(self, claim_ids: Sequence[str]) -> dict[str, ClaimRow]:
         ents: dict[str, dict[str, list[str]]] = {}
-        for r in self._rows_in(
+        for r in self.rows_in(
                 """SELECT ce.claim_id, e.type, e.canonical FROM claim_entities ce
                    JOIN entities e USING (entity_id) WHERE ce.claim_id IN ({ids}) ORDER BY e.canonical""", claim_ids):
             ents.setdefault(r[0], {}).setdefault(r[1], []).append(r[2])
@@ -618,7 +623,7 @@ class Store:
                 title=r["title"], published=r["published"], start=r["start"], end=r["end"],
                 context=r["context"], entities=ents.get(r["claim_id"], {}), stance=r["stance"],
             )
-            for r in self._rows_in(
+            for r in self.rows_in(
                 """SELECT c.claim_id, c.text, c.doc_id, c.start, c.end, c.context_start, c.context_end, c.stance,
                           d.source, d.url, d.title, d.published,
                           substr(d.text, c.context_start + 1, c.context_end - c.context_start) AS context

@@ -11,7 +11,8 @@ earlier ones when they are not null).  It then checks:
 * every file parses and has a known ``type``;
 * required fields exist, no unknown fields, values have the right shape;
 * sectors / categories / kinds come from the allowed sets;
-* referenced parents, vendors, products and countries exist;
+* referenced parents, vendors, products, countries and HQ places exist;
+* a demonym names one region only;
 * no surface form (canonical name or alias) is used by two entries of one type,
   comparing case-insensitively after Unicode and quote normalisation;
 * no parent cycles; non-entity terms are unique and are not entity surface forms;
@@ -113,6 +114,7 @@ SCHEMAS: dict[str, dict[str, bool]] = {
         "country": True,
         "parent": True,
         "sector": True,
+        "hq": False,
         "products": False,
         "source": True,
     },
@@ -136,6 +138,7 @@ SCHEMAS: dict[str, dict[str, bool]] = {
         "aliases": True,
         "kind": True,
         "country": False,
+        "demonyms": False,
         "source": True,
     },
     "other_org": {
@@ -154,7 +157,7 @@ ENUMS = {
     ("region", "kind"): REGION_KINDS,
     ("other_org", "kind"): ORG_KINDS,
 }
-LIST_FIELDS = {"aliases", "products"}
+LIST_FIELDS = {"aliases", "products", "hq", "demonyms"}
 NULLABLE = {"country", "parent", "vendor"}
 CURLY = "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2032\u2033"
 SUBNATIONAL = {
@@ -324,6 +327,9 @@ class KB:
         for n, e in companies.items():
             ref("company", n, "country", regions, "region")
             ref("company", n, "parent", companies, "company")
+            for place in e.get("hq") or []:
+                if place not in regions:
+                    self.err(f"company {n!r}: hq {place!r} is not a known region canonical name")
             for p in e.get("products") or []:
                 if p not in products:
                     self.err(f"company {n!r}: product {p!r} is not in products")
@@ -347,6 +353,12 @@ class KB:
                 self.err(
                     f"other_org {n!r}: parent {p!r} is neither an organisation nor a company"
                 )
+        demonym_of: dict[str, str] = {}
+        for n, e in regions.items():
+            for d in e.get("demonyms") or []:
+                other = demonym_of.setdefault(norm(d), n)
+                if other != n:
+                    self.err(f"region {n!r}: demonym {d!r} is also a demonym of {other!r}")
         for n, e in regions.items():
             kind, c = e.get("kind"), e.get("country")
             if kind in SUBNATIONAL and c is None:
