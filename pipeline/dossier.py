@@ -36,7 +36,14 @@ HQ_AFTER_RE = re.compile(r"^(?:,\s*[\w.'’ ]+)?-based\b", re.IGNORECASE)
 THE_BEFORE_RE = re.compile(r"\b[Tt]he\s+$")
 HQ_ANAPHOR_RE = re.compile(r"(?:,\s*[\w.'’ ]+)?-based\s+(?:[a-z][\w-]*\s+){0,3}"
                            r"(?:company|firm|maker|manufacturer|vendor|supplier|group|giant)\b")
-HQ_GAP_RE = re.compile(r"(?:,\s*[\w.'’ ]+)?-based\s+(?:[a-z][\w-]*\s+){0,4}(?:the\s+)?")
+_NOT_VERB = (r"(?!(?:sold|sells?|bought|buys?|supplied|supplies|supply|provided|provides?|distributed|distributes?|"
+             r"delivered|delivers?|shipped|ships?|said|says|resold|resells?|installed|installs?|offered|offers?|"
+             r"marketed|markets?|used|uses?|acquired|acquires?|purchased|purchases?|imported|imports?|exported|"
+             r"exports?|is|was|are|were|has|had|have|did|does|will|would)\b)(?![a-z-]*ed\b)")
+HQ_GAP_RE = re.compile(rf"(?:,\s*[\w.'’ ]+)?-based\s+(?:{_NOT_VERB}[a-z][\w-]*\s+){{0,4}}(?:the\s+)?")
+APPOSITIVE_RE = re.compile(r"^,?\s+(?:(?:is|was)\s+)?(?:(?:an?|the)\s+(?:[\w.-]+\s+){0,5})?"
+                           r"(?:based|headquartered|located|incorporated)\s+in\s+(?:[\w.'’ -]+,\s*)?$")
+APPOSITIVE_BASED_RE = re.compile(r"^,\s+(?:an?|the)\s+(?:[\w-]+\s+){0,5}(?:[\w.'’ ]+,\s*)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +234,8 @@ def resolve_company(store: Store, kb: KnowledgeBase, name: str) -> tuple[str, st
         raise UsageError(f"'{clean}' names several companies: " + "; ".join(sorted(companies.values())),
                          hint="give the full canonical name")
     others = [(etype, canonical) for _eid, etype, canonical in matches]
+    if not others and (product := kb.lookup(clean, "product")) is not None:  # a KB alias the store never saw
+        others = [("product", product.name)]
     for etype, canonical in others:
         product = kb.by_name("product", canonical) if etype == "product" else None
         if product is not None and product.vendor:
@@ -326,13 +335,24 @@ def hq_regions(text: str, offset: int, mentions: Iterable[tuple[str, int, int]],
             nxt = next(((n_eid, n_s) for n_eid, n_s, _ in inside[i + 1:] if not n_eid.startswith("region:")), None)
             names_company = nxt and nxt[0] in family and HQ_GAP_RE.fullmatch(text[e - offset: nxt[1] - offset])
             anaphor = THE_BEFORE_RE.search(before) and HQ_ANAPHOR_RE.match(after)  # "The Waltham-based company"
-            if names_company or anaphor:
+            prev = _previous_company(inside, i)  # "Thermo Fisher, a large US-based manufacturer"
+            appositive = prev is not None and prev[0] in family and \
+                APPOSITIVE_BASED_RE.match(text[prev[1] - offset: s - offset])
+            if names_company or anaphor or appositive:
                 out.add(eid)
         elif HQ_BEFORE_RE.search(before):  # "<company>, a ... company based in <region>"
-            prev = [(p_eid, p_e) for p_eid, _ps, p_e in inside[:i] if p_eid.startswith("company:")]
-            if prev and prev[-1][0] in family and s - prev[-1][1] <= 90:
+            prev = _previous_company(inside, i)
+            if prev is not None and prev[0] in family and APPOSITIVE_RE.match(text[prev[1] - offset: s - offset]):
                 out.add(eid)
     return out
+
+
+def _previous_company(inside: list[tuple[str, int, int]], i: int) -> tuple[str, int] | None:
+    """The nearest company mention before mention ``i``: (entity id, end offset)."""
+    for eid, _s, e in reversed(inside[:i]):
+        if eid.startswith("company:"):
+            return eid, e
+    return None
 
 
 def specific_regions(regions: Iterable[str], kb: KnowledgeBase) -> list[str]:
@@ -359,7 +379,7 @@ def chain_rows(claims: Iterable[DossierClaim], kb: KnowledgeBase) -> list[ChainR
         triples: list[tuple[str | None, str | None]] = []
         paired: set[str] = set()
         for agency in c.agencies:
-            chosen = [r for r in regions if r.lower() in agency.lower()] or regions
+            chosen = [r for r in regions if re.search(rf"\b{re.escape(r)}\b", agency, re.IGNORECASE)] or regions
             paired.update(chosen)
             triples.extend([(agency, r) for r in chosen] if chosen else [(agency, None)])
         triples.extend((None, r) for r in regions if r not in paired)

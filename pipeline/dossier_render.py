@@ -59,7 +59,10 @@ def md(text: str | None) -> str:
 
 def md_link(label: str | None, url: str | None) -> str:
     if url and url.startswith(("http://", "https://")):
-        safe = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+        safe = url
+        for char, code in ((" ", "%20"), ("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E"), ("|", "%7C"),
+                           ("[", "%5B"), ("]", "%5D")):
+            safe = safe.replace(char, code)
         return f"[{md(label or url)}]({safe})"
     return md(label or url or "")
 
@@ -126,7 +129,7 @@ def _ids(ids: tuple[str, ...] | list[str]) -> str:
 
 def _csv(header: tuple[str, ...], rows: list[list[Any]]) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; with "\n" a bare "\r" in a cell goes unquoted
     writer.writerow(header)
     writer.writerows([[_cell(v) for v in row] for row in rows])
     return buf.getvalue()

@@ -35,6 +35,7 @@ PATTERNS = (
     # a bare year, not part of a number, an amount or an identifier ("$2019", "2,019", "2019-nCoV")
     ("year", re.compile(r"(?<![\w$€£¥.,/-])(?P<year>(?:19[5-9]\d|20[0-4]\d))(?![\w%/-]|[.,]\d)")),
 )
+CURRENCY_BEFORE_RE = re.compile(r"[$€£¥]\s*$")  # "$ 2000" is an amount (the dev texts space it so)
 WEEKDAY_RE = re.compile(r"\b(?:on |last |this |as recently as )?(?P<weekday>Monday|Tuesday|Wednesday|Thursday|Friday|"
                         r"Saturday|Sunday)\b")
 
@@ -68,7 +69,7 @@ def event_dates(text: str, published: str | None = None) -> list[EventDate]:
 
     for precision, pattern in PATTERNS:
         for m in pattern.finditer(text):
-            if not free(m.start(), m.end()):
+            if not free(m.start(), m.end()) or CURRENCY_BEFORE_RE.search(text, 0, m.start()):
                 continue
             year = int(m.group("year"))
             groups = m.groupdict()
