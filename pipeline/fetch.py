@@ -11,7 +11,14 @@ The only module that does I/O on inputs. Local files are read with a size cap; U
   the socket at the deadline, so a server that drips headers or body one byte a second is cut off;
 * a cap on the decompressed body (a gzip bomb stops at ``max_bytes``);
 * redirects followed by hand, at most ``max_redirects``, each re-checked;
-* a content-type policy: HTML, PDF and plain text only.
+* a content-type policy chosen by purpose (``accept``): ``"document"`` (HTML, PDF, plain text: what
+  the extract stage reads, the default), ``"feed"`` (RSS, Atom and sitemap XML, and gzip-compressed
+  sitemaps, decompressed under the same byte cap) and ``"robots"`` (robots.txt, plain text);
+* conditional requests (``fetch_if_changed``): ``If-None-Match`` / ``If-Modified-Since`` from the
+  validators of a previous fetch; a 304 comes back as a ``NotModified`` result, not an error.
+
+Politeness (robots.txt, per-host intervals, Retry-After, retries) lives in ``pipeline.politeness``,
+which drives this fetcher.
 
 We use urllib3 (already a trafilatura dependency) rather than trafilatura's ``fetch_url`` because
 that returns ``None`` on every failure and we must report *why* a source was skipped.
@@ -24,9 +31,12 @@ import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import certifi
@@ -49,8 +59,127 @@ CONTENT_TYPES = {
     "text/plain": SourceKind.TEXT,
     "text/markdown": SourceKind.TEXT,
 }
+XML_CONTENT_TYPES = {
+    "application/rss+xml": SourceKind.XML,
+    "application/atom+xml": SourceKind.XML,
+    "application/rdf+xml": SourceKind.XML,  # RSS 1.0
+    "application/xml": SourceKind.XML,
+    "text/xml": SourceKind.XML,
+}
+GZIP_CONTENT_TYPES = {"application/x-gzip", "application/gzip"}
+"""A compressed sitemap (``sitemap.xml.gz``) served as a file, not as a Content-Encoding."""
+GZIP_MAGIC = b"\x1f\x8b"
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+Accept = Literal["document", "feed", "robots"]
+"""What a fetch is for; it picks the content types accepted and the Accept header sent."""
+
+
+def _sniff_document(body: bytes) -> SourceKind | None:
+    return SourceKind.PDF if body.startswith(b"%PDF-") else SourceKind.HTML
+
+
+_XML_STARTS = (b"<?xml", b"<rss", b"<feed", b"<urlset", b"<sitemapindex", b"<rdf:rdf")
+
+
+def _sniff_feed(body: bytes) -> SourceKind | None:
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return SourceKind.XML if head.startswith(_XML_STARTS) else None
+
+
+def _sniff_text(body: bytes) -> SourceKind | None:
+    return SourceKind.TEXT
+
+
+@dataclass(frozen=True)
+class AcceptPolicy:
+    """The content types one purpose accepts, and what to assume when a server names none."""
+
+    name: Accept
+    types: Mapping[str, SourceKind]
+    header: str  # the Accept request header
+    sniff: Callable[[bytes], SourceKind | None]  # for a response without a Content-Type
+    refused: str  # the hint given when a content type is refused
+    gzip_files: bool = False  # accept application/x-gzip bodies (decompressed, capped)
+
+
+ACCEPT_POLICIES: dict[str, AcceptPolicy] = {
+    "document": AcceptPolicy(
+        "document", CONTENT_TYPES,
+        "text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,*/*;q=0.1",
+        _sniff_document, "dualuse ingests HTML, PDF and plain-text URLs"),
+    "feed": AcceptPolicy(
+        "feed", XML_CONTENT_TYPES,
+        "application/rss+xml,application/atom+xml,application/xml;q=0.9,text/xml;q=0.9,"
+        "application/x-gzip;q=0.5,*/*;q=0.1",
+        _sniff_feed, "feeds and sitemaps must be RSS, Atom or sitemap XML (optionally gzip-compressed)",
+        gzip_files=True),
+    "robots": AcceptPolicy(
+        "robots", {"text/plain": SourceKind.TEXT}, "text/plain,*/*;q=0.1",
+        _sniff_text, "robots.txt must be served as text/plain"),
+}
+
+
+class ValidatorsLike(Protocol):
+    """Anything carrying a previous response's validators (``Validators``, or a crawl state's row)."""
+
+    @property
+    def etag(self) -> str | None: ...
+
+    @property
+    def last_modified(self) -> str | None: ...
+
+
+def conditional_headers(validators: ValidatorsLike | None) -> dict[str, str]:
+    """``If-None-Match`` / ``If-Modified-Since`` for the given validators (empty when there are none)."""
+    out: dict[str, str] = {}
+    if validators is not None and validators.etag:
+        out["If-None-Match"] = validators.etag
+    if validators is not None and validators.last_modified:
+        out["If-Modified-Since"] = validators.last_modified
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What a server said identifies a version of a resource, sent back to ask "changed since?"."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @classmethod
+    def of(cls, result: Fetched | NotModified) -> Validators:
+        """The validators of a previous response (``ETag`` and ``Last-Modified`` headers)."""
+        headers = dict(result.headers)
+        return cls(etag=headers.get("etag") or None, last_modified=headers.get("last-modified") or None)
+
+    def request_headers(self) -> dict[str, str]:
+        return conditional_headers(self)
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """A 304 answer to a conditional request: the copy from the previous fetch is still current."""
+
+    source: str  # as given
+    locator: str  # normalised final URL
+    url: str  # final URL after redirects
+    validators: Validators  # the server's new validators, else the ones sent
+    status: int = 304
+    fetched_at: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class HTTPStatusError(FetchError):
+    """The server answered 4xx/5xx. Keeps the status and the raw ``Retry-After`` header so the
+    politeness layer can pause the host as asked."""
+
+    def __init__(self, source: str, status: int, *, retry_after: str | None = None) -> None:
+        super().__init__(source, SkipReason.HTTP_ERROR, f"server answered HTTP {status}",
+                         retryable=status in RETRYABLE_STATUS)
+        self.status = status
+        self.retry_after = retry_after
 
 
 def now_iso() -> str:
@@ -193,38 +322,70 @@ class Fetcher:
                 )
         return str(addresses[0])
 
-    def fetch(self, source: str) -> Fetched:
+    def fetch(self, source: str, *, accept: Accept = "document") -> Fetched:
+        """Fetch one URL (an unconditional GET). Raises ``FetchError`` with a typed reason."""
+        result = self.fetch_if_changed(source, accept=accept)
+        if isinstance(result, NotModified):  # a 304 nobody asked for: there is no earlier copy
+            raise HTTPStatusError(source, 304)
+        return result
+
+    def fetch_if_changed(
+        self, source: str, *, accept: Accept = "document", validators: ValidatorsLike | None = None,
+        before_hop: Callable[[str], None] | None = None,
+    ) -> Fetched | NotModified:
+        """Fetch one URL, conditionally when ``validators`` are given: a 304 returns ``NotModified``.
+
+        ``before_hop(url)`` is called before each redirect hop is requested (not before the first
+        request); it may raise ``FetchError`` to stop there (the politeness layer checks robots.txt
+        and paces the hop's host). Time spent in it does not count against ``fetch_timeout``."""
+        policy = ACCEPT_POLICIES[accept]
+        conditional = conditional_headers(validators)
+        extra = {"Accept": policy.header, **conditional}
         url = source.strip()
         seen: set[str] = set()
         deadline = time.monotonic() + self.settings.fetch_timeout
-        for _hop in range(self.settings.max_redirects + 1):
+        for hop in range(self.settings.max_redirects + 1):
             if url in seen:
                 raise FetchError(source, SkipReason.TOO_MANY_REDIRECTS, f"redirect loop at {url}")
             seen.add(url)
-            response = self._request(source, url, deadline)
+            if hop and before_hop is not None:
+                paused = time.monotonic()
+                before_hop(url)  # politeness waits are not download time: the budget resumes after
+                deadline += time.monotonic() - paused
+            response = self._request(source, url, deadline, extra)
             status, headers, body = response
             if status in REDIRECT_CODES and "location" in headers:
                 url = urljoin(url, headers["location"])
                 continue
-            return self._finish(source, url, status, headers, body)
+            if status == 304 and conditional and validators is not None:
+                new = Validators(etag=headers.get("etag") or validators.etag,
+                                 last_modified=headers.get("last-modified") or validators.last_modified)
+                return NotModified(source=source, locator=normalise_url(url), url=url, validators=new,
+                                   fetched_at=now_iso(), headers=tuple(sorted(headers.items())))
+            return self._finish(source, url, status, headers, body, policy)
         raise FetchError(source, SkipReason.TOO_MANY_REDIRECTS,
                          f"more than {self.settings.max_redirects} redirects")
 
-    def _finish(self, source: str, url: str, status: int, headers: dict[str, str], body: bytes) -> Fetched:
-        if status >= 400:
-            raise FetchError(
-                source, SkipReason.HTTP_ERROR, f"server answered HTTP {status}",
-                retryable=status in RETRYABLE_STATUS,
-            )
+    def _finish(self, source: str, url: str, status: int, headers: dict[str, str], body: bytes,
+                policy: AcceptPolicy = ACCEPT_POLICIES["document"]) -> Fetched:
+        if status >= 400 or status == 304:
+            raise HTTPStatusError(source, status, retry_after=headers.get("retry-after"))
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-        kind = CONTENT_TYPES.get(ctype)
+        kind = policy.types.get(ctype)
+        if policy.gzip_files and (ctype in GZIP_CONTENT_TYPES or kind is not None or not ctype) \
+                and body.startswith(GZIP_MAGIC):
+            body = self._gunzip(source, body)  # a .xml.gz sitemap (or XML served gzipped as a file)
+            kind = _sniff_feed(body)
+        elif policy.gzip_files and ctype in GZIP_CONTENT_TYPES:
+            kind = _sniff_feed(body)  # already decoded on the way (Content-Encoding: gzip as well)
         if kind is None and not ctype:
-            kind = SourceKind.PDF if body.startswith(b"%PDF-") else SourceKind.HTML
+            kind = policy.sniff(body)
         if kind is None:
+            what = "an article or report" if policy.name == "document" else f"a {policy.name} response"
             raise FetchError(
                 source, SkipReason.UNSUPPORTED,
-                f"not an article or report (content type '{ctype}')",
-                hint="dualuse ingests HTML, PDF and plain-text URLs",
+                f"not {what} (content type '{ctype or '(none)'}')",
+                hint=policy.refused,
             )
         return Fetched(
             source=source,
@@ -238,7 +399,21 @@ class Fetcher:
             headers=tuple(sorted(headers.items())),
         )
 
-    def _request(self, source: str, url: str, deadline: float) -> tuple[int, dict[str, str], bytes]:
+    def _gunzip(self, source: str, blob: bytes) -> bytes:
+        """Decompress a gzip file body, refusing to grow past ``max_bytes`` (a gzip bomb stops there)."""
+        limit = self.settings.max_bytes
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = inflater.decompress(blob, limit + 1)
+        except zlib.error as exc:
+            raise FetchError(source, SkipReason.UNSUPPORTED, f"corrupt gzip body: {exc}") from exc
+        if len(out) > limit:
+            raise FetchError(source, SkipReason.TOO_LARGE,
+                             f"body exceeds the {limit:,}-byte limit (after decompression)")
+        return out
+
+    def _request(self, source: str, url: str, deadline: float,
+                 extra_headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchError(source, SkipReason.BAD_URL, f"not an http(s) URL: {url}",
@@ -278,8 +453,9 @@ class Fetcher:
                 conn.request("GET", path, preload_content=False, headers={
                     "Host": host_header,
                     "User-Agent": self.settings.user_agent,
-                    "Accept": "text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,*/*;q=0.1",
+                    "Accept": ACCEPT_POLICIES["document"].header,
                     "Accept-Encoding": "gzip, deflate",
+                    **(extra_headers or {}),
                 })
                 resp = conn.getresponse()
             except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -288,7 +464,7 @@ class Fetcher:
                 raise FetchError(source, SkipReason.UNREACHABLE, f"cannot connect to {host}: {_why(exc)}",
                                  hint="check the URL or try again later", retryable=True) from exc
             headers = {k.lower(): v for k, v in resp.headers.items()}
-            if resp.status in REDIRECT_CODES or resp.status >= 400:
+            if resp.status in REDIRECT_CODES or resp.status >= 400 or resp.status == 304:
                 return resp.status, headers, b""
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.settings.max_bytes:

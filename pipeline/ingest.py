@@ -29,9 +29,9 @@ from pipeline.tag import Tagger
 log = logging.getLogger("dualuse.ingest")
 
 SKIP_REASONS = {SkipReason.EMPTY, SkipReason.BOILERPLATE, SkipReason.NO_TEXT_PDF, SkipReason.NOT_ENGLISH,
-                SkipReason.UNSUPPORTED}
-"""Inputs that were read fine but hold no English article: 'skipped'. Every other reason is a
-failure to read the input: 'failed' (and a non-zero exit)."""
+                SkipReason.UNSUPPORTED, SkipReason.ROBOTS_DISALLOWED}
+"""Inputs that were read fine but hold no English article, or that robots.txt asks us not to fetch:
+'skipped'. Every other reason is a failure to read the input: 'failed' (and a non-zero exit)."""
 
 Progress = Callable[[SourceResult], None]
 

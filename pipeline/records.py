@@ -49,6 +49,7 @@ class SourceKind(StrEnum):
     HTML = "html"
     PDF = "pdf"
     TEXT = "text"
+    XML = "xml"  # feeds and sitemaps (fetched with accept="feed"); not an ingestable document
 
 
 class SkipReason(StrEnum):
@@ -67,6 +68,8 @@ class SkipReason(StrEnum):
     HTTP_ERROR = "http-error"  # 4xx/5xx
     BAD_URL = "bad-url"  # malformed or non-http(s) URL
     TOO_MANY_REDIRECTS = "too-many-redirects"
+    ROBOTS_DISALLOWED = "robots-disallowed"  # robots.txt forbids our user agent this URL
+    ROBOTS_UNREACHABLE = "robots-unreachable"  # robots.txt answered 5xx / timed out: host off-limits this run
     NOT_ENGLISH = "not-english"  # detected language the tagger does not cover
     FAILED = "failed"  # an unexpected error in a stage (bug); the batch goes on
 

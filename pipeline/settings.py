@@ -74,6 +74,28 @@ class Settings:
     """Retries of a URL fetch on connection errors, 429 and 5xx only."""
 
     user_agent: str = "dualuse/0.1 (+https://github.com/dualuse/dualuse; research crawler)"
+    """Sent with every request. Its first word before "/" (``dualuse``) is the product token that
+    robots.txt groups are matched against."""
+
+    crawl_delay: float = 1.0
+    """Least seconds between the starts of two requests to one host (scheme, host and port). A
+    robots.txt ``Crawl-delay`` or ``Request-rate`` asking for more wins, up to ``crawl_delay_max``."""
+
+    crawl_delay_max: float = 60.0
+    """Cap on the per-host interval a robots.txt can ask for (a huge Crawl-delay would stall a host's
+    queue for ever); the larger of ``crawl_delay`` and this applies."""
+
+    retry_after_max: float = 120.0
+    """Longest pause a ``Retry-After`` (429/503) or a retry backoff puts on one host. A server asking
+    for longer pauses the host this long and the URL is not retried in this run."""
+
+    retry_backoff: float = 2.0
+    """Base of the exponential backoff (seconds, doubled per attempt) before retrying a 5xx or a
+    connection error that came without a ``Retry-After``."""
+
+    robots_ttl: float = 86400.0
+    """Seconds a fetched robots.txt is trusted (RFC 9309: at most 24 hours). A robots.txt that could
+    not be fetched (5xx, timeout) closes its host for the life of the cache, that is one crawl run."""
 
     spacy_model: str = ""
     """spaCy pipeline package; empty = the official en_core_web_sm if installed, else the pinned
@@ -87,6 +109,32 @@ class Settings:
     tag_batch_size: int = 16
     kb_extra: tuple[str, ...] = ()
     """Extra knowledge-base YAML files (``DUALUSE_KB_EXTRA``, os.pathsep-separated)."""
+
+    sources_file: str = ""
+    """The source registry (YAML) crawls and schedules read; empty = ``corpus/sources.yaml`` in a
+    checkout, else ``<home>/sources.yaml``."""
+
+    crawl_workers: int = 4
+    """Threads fetching a crawl's items ahead of processing (each host still one at a time)."""
+
+    crawl_max_items: int = 5000
+    """Items one source may list per run (a feed or all of a sitemap index's files together)."""
+
+    crawl_max_attempts: int = 3
+    """Runs in which a failed item is fetched again before it is left alone."""
+
+    sitemap_max_depth: int = 2
+    """Levels of sitemap indexes followed below a source's own sitemap."""
+
+    sitemap_max_files: int = 50
+    """Sitemap files fetched per source per run (an index of indexes cannot fan out for ever)."""
+
+    watch_threshold: float = 0.5
+    """Cosine similarity (query embedding vs claim-with-context embedding) at which a query watch
+    matches a claim by meaning; a claim holding every query word matches too."""
+
+    alert_webhook: str = ""
+    """If set, new alerts are POSTed here as JSON after each crawl (same address checks as fetching)."""
 
     context_sentences: int = 1
     """Sentences of context kept on each side of a claim (within its paragraph)."""
@@ -149,6 +197,21 @@ class Settings:
     @property
     def prefect_home(self) -> Path:
         return self.home / "prefect"
+
+    @property
+    def sources_path(self) -> Path:
+        if self.sources_file:
+            return Path(self.sources_file).expanduser()
+        shipped = PROJECT_ROOT / "corpus" / "sources.yaml"
+        return shipped if (PROJECT_ROOT / "pyproject.toml").exists() else self.home / "sources.yaml"
+
+    @property
+    def watches_path(self) -> Path:
+        return self.home / "watches.yaml"
+
+    @property
+    def alerts_atom_path(self) -> Path:
+        return self.home / "alerts.atom"
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from pipeline.errors import FetchError, SourceError
-from pipeline.fetch import Fetcher, expand_sources, load, load_file
-from pipeline.records import SourceKind
+from pipeline.fetch import Fetcher, HTTPStatusError, NotModified, Validators, expand_sources, load, load_file
+from pipeline.records import Fetched, SourceKind
 from pipeline.settings import Settings
 from tests.helpers import (
+    Handler,
     article_html,
     build_pdf,
     drip_body,
@@ -21,6 +24,7 @@ from tests.helpers import (
     gzip_bomb,
     page,
     redirect,
+    send,
     serve,
 )
 
@@ -295,3 +299,148 @@ def test_unreachable_port(private: Settings) -> None:
     assert info.value.reason == "unreachable"
     assert info.value.retryable is True
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Content-type policy by purpose (accept="document" | "feed" | "robots")
+
+RSS = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+       b"<item><link>https://news.example/a</link></item></channel></rss>")
+SITEMAP = (b'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+           b"<url><loc>https://news.example/a</loc></url></urlset>")
+
+
+def _accept_seen(seen: list[str], then: Handler) -> Handler:
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        seen.append(h.headers.get("Accept", ""))
+        then(h)
+    return handle
+
+
+@pytest.mark.parametrize("ctype", ["application/rss+xml", "application/atom+xml", "application/xml",
+                                   "text/xml; charset=utf-8"])
+def test_feed_types_accepted_as_feed_refused_as_document(private: Settings, ctype: str) -> None:
+    seen: list[str] = []
+    with serve({"/feed": _accept_seen(seen, page(RSS, ctype))}) as srv:
+        fetched = Fetcher(private).fetch(srv.url("/feed"), accept="feed")
+        with pytest.raises(FetchError) as info:
+            Fetcher(private).fetch(srv.url("/feed"))  # the default purpose is "document"
+    assert fetched.kind is SourceKind.XML
+    assert fetched.body == RSS
+    assert fetched.content_type == ctype.split(";")[0]
+    assert info.value.reason == "unsupported"
+    assert seen[0].startswith("application/rss+xml")  # the Accept header follows the purpose
+    assert seen[1].startswith("text/html")
+
+
+def test_html_refused_as_feed(private: Settings) -> None:
+    with serve({"/feed": page(article_html())}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(private).fetch(srv.url("/feed"), accept="feed")
+    assert info.value.reason == "unsupported"
+    assert "text/html" in info.value.detail
+
+
+def test_feed_without_content_type_sniffed(private: Settings) -> None:
+    with serve({"/feed": page(SITEMAP, "")}) as srv:
+        assert Fetcher(private).fetch(srv.url("/feed"), accept="feed").kind is SourceKind.XML
+
+
+@pytest.mark.parametrize("ctype", ["application/x-gzip", "application/gzip", "application/xml"])
+def test_gzip_sitemap_decompressed(private: Settings, ctype: str) -> None:
+    with serve({"/sitemap.xml.gz": page(gzip.compress(SITEMAP), ctype)}) as srv:
+        fetched = Fetcher(private).fetch(srv.url("/sitemap.xml.gz"), accept="feed")
+    assert fetched.kind is SourceKind.XML
+    assert fetched.body == SITEMAP
+
+
+def test_gzip_file_that_is_not_xml_refused(private: Settings) -> None:
+    with serve({"/s.gz": page(gzip.compress(b"\x00\x01 binary"), "application/x-gzip")}) as srv, \
+            pytest.raises(FetchError) as info:
+        Fetcher(private).fetch(srv.url("/s.gz"), accept="feed")
+    assert info.value.reason == "unsupported"
+
+
+def test_gzip_sitemap_bomb_stops_at_max_bytes(settings_factory) -> None:
+    settings = settings_factory(allow_private=True, max_bytes=100_000)
+    blob = gzip.compress(b'<?xml version="1.0"?><urlset>' + b" " * 5_000_000, compresslevel=9)
+    assert len(blob) < 100_000  # the download itself is under the cap; only the inflated body is not
+    with serve({"/sitemap.xml.gz": page(blob, "application/x-gzip")}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(settings).fetch(srv.url("/sitemap.xml.gz"), accept="feed")
+    assert info.value.reason == "too-large"
+    assert "after decompression" in info.value.detail
+
+
+def test_robots_policy_plain_text_only(private: Settings) -> None:
+    with serve({"/robots.txt": page("User-agent: *\nDisallow: /x\n", "text/plain"),
+                "/r.html": page(article_html())}) as srv:
+        fetched = Fetcher(private).fetch(srv.url("/robots.txt"), accept="robots")
+        with pytest.raises(FetchError) as info:
+            Fetcher(private).fetch(srv.url("/r.html"), accept="robots")
+    assert fetched.kind is SourceKind.TEXT
+    assert info.value.reason == "unsupported"
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditional requests
+
+
+def _conditional(etag: str | None, last_modified: str | None, seen: list[dict[str, str]]) -> Handler:
+    """200 with validators, or 304 when the request carries a matching one."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        seen.append({k.lower(): v for k, v in h.headers.items()})
+        headers = {k: v for k, v in (("ETag", etag), ("Last-Modified", last_modified)) if v}
+        if (etag and h.headers.get("If-None-Match") == etag) or \
+                (last_modified and not etag and h.headers.get("If-Modified-Since") == last_modified):
+            send(h, 304, b"", None, headers)
+            return
+        send(h, 200, RSS, "application/rss+xml", headers)
+
+    return handle
+
+
+@pytest.mark.parametrize(("etag", "last_modified", "header"), [
+    ('"v1-abc"', None, "if-none-match"),
+    (None, "Wed, 21 Oct 2026 07:28:00 GMT", "if-modified-since"),
+])
+def test_conditional_request_returns_not_modified(private: Settings, etag: str | None,
+                                                  last_modified: str | None, header: str) -> None:
+    seen: list[dict[str, str]] = []
+    fetcher = Fetcher(private)
+    with serve({"/feed": _conditional(etag, last_modified, seen)}) as srv:
+        first = fetcher.fetch_if_changed(srv.url("/feed"), accept="feed")
+        assert isinstance(first, Fetched) and first.status == 200
+        validators = Validators.of(first)
+        assert (validators.etag, validators.last_modified) == (etag, last_modified)
+        second = fetcher.fetch_if_changed(srv.url("/feed"), accept="feed", validators=validators)
+        stale = fetcher.fetch_if_changed(srv.url("/feed"), accept="feed",
+                                         validators=Validators(etag='"old"' if etag else None,
+                                                               last_modified="Mon, 01 Jan 2024 00:00:00 GMT"))
+    assert header not in seen[0]  # the first request was unconditional
+    assert seen[1][header] == (etag or last_modified)
+    assert isinstance(second, NotModified)
+    assert second.status == 304 and second.url == srv.url("/feed")
+    assert second.validators == validators
+    assert isinstance(stale, Fetched) and stale.body == RSS  # old validators: the full body comes back
+
+
+def test_unconditional_304_is_an_error(private: Settings) -> None:
+    with serve({"/x": lambda h: send(h, 304, b"", None)}) as srv, pytest.raises(FetchError) as info:
+        Fetcher(private).fetch(srv.url("/x"))
+    assert info.value.reason == "http-error"
+    assert "304" in info.value.detail
+
+
+def test_http_error_keeps_status_and_retry_after(private: Settings) -> None:
+    busy = lambda h: send(h, 429, b"slow down", "text/plain", {"Retry-After": "7"})  # noqa: E731
+    with serve({"/busy": busy}) as srv, pytest.raises(HTTPStatusError) as info:
+        Fetcher(private).fetch(srv.url("/busy"))
+    assert (info.value.status, info.value.retry_after, info.value.retryable) == (429, "7", True)
+    assert info.value.reason == "http-error"
+
+
+def test_before_hop_sees_each_redirect_target(private: Settings) -> None:
+    hops: list[str] = []
+    with serve({"/a": redirect("/b"), "/b": redirect("/c"), "/c": page(article_html())}) as srv:
+        Fetcher(private).fetch_if_changed(srv.url("/a"), before_hop=hops.append)
+    assert hops == [srv.url("/b"), srv.url("/c")]
