@@ -453,5 +453,8 @@ def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool) -> None:
     ctx.exit(1 if check and failures else 0)
 
 
+# the monitoring commands (sources, crawl, watch, alerts, schedule) register themselves on ``main``
+import pipeline.cli_monitor  # noqa: E402,F401
+
 if __name__ == "__main__":  # pragma: no cover
     main()
