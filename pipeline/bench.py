@@ -284,7 +284,8 @@ def bench_memory(settings: Settings, n_docs: int, log: Callable[[str], None]) ->
 
 def run_bench(settings: Settings, *, n_claims: int, n_docs: int, n_queries: int, cold: bool,
               log: Callable[[str], None], memory_docs: int = 0, dossier_claims: int = 0,
-              parts: tuple[str, ...] = ("stages", "search", "dossier")) -> dict[str, Any]:
+              parts: tuple[str, ...] = ("stages", "search", "dossier"),
+              crawl: tuple[int, int, float] = (10, 100, 1.0)) -> dict[str, Any]:
     result: dict[str, Any] = {"machine": _machine()}
     if memory_docs:
         result["tag_memory"] = bench_memory(settings, memory_docs, log)
@@ -292,6 +293,10 @@ def run_bench(settings: Settings, *, n_claims: int, n_docs: int, n_queries: int,
         result["stages"] = bench_stages(settings, n_docs, log)
     if "search" in parts:
         result["search"] = bench_search(settings, n_claims, n_queries, log)
+    if "crawl" in parts:
+        from pipeline.bench_crawl import bench_crawl
+
+        result["crawl"] = bench_crawl(settings, log, hosts=crawl[0], pages=crawl[1], delay=crawl[2])
     if "dossier" in parts and dossier_claims:
         from pipeline.bench_dossier import bench_dossier
 

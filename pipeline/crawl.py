@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipeline.crawl_state import CrawlState
 from pipeline.errors import DualuseError, SourceError
@@ -30,6 +31,7 @@ from pipeline.settings import Settings
 from pipeline.sources import Source
 
 log = logging.getLogger("dualuse.crawl")
+MAX_FETCH_THREADS = 32
 
 GetFn = Callable[[str, Accept, Validators], Fetched | None]
 """(url, purpose "feed" | "document", validators) -> the response, or None when not modified."""
@@ -235,7 +237,11 @@ class Crawler:
                 outcome.problems += [f"would fetch {u}" for u in todo[:50]]
             return report
         order = interleave(queues)
-        pre = Prefetcher(self.get, self.state.item_validators, order, self.settings.crawl_workers)
+        # a fetch thread mostly sleeps out its host's delay, so one per host (up to a cap) keeps every
+        # host at its allowed rate; measured: 4 threads for 10 hosts at 3 s fetched 1.9 pages/s of 3.3
+        hosts = len({urlsplit(u).netloc for u in order})
+        workers = min(MAX_FETCH_THREADS, max(self.settings.crawl_workers, hosts))
+        pre = Prefetcher(self.get, self.state.item_validators, order, workers)
         try:
             for url in order:
                 result, validators = self._item(url, pre, steps)

@@ -115,7 +115,8 @@ class Settings:
     checkout, else ``<home>/sources.yaml``."""
 
     crawl_workers: int = 4
-    """Threads fetching a crawl's items ahead of processing (each host still one at a time)."""
+    """Least threads fetching a crawl's items ahead of processing; a crawl uses one per host when
+    there are more hosts (up to 32), each host still one request at a time."""
 
     crawl_max_items: int = 5000
     """Items one source may list per run (a feed or all of a sitemap index's files together)."""
