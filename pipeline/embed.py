@@ -71,5 +71,22 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, query: str) -> np.ndarray:
-        vector: np.ndarray = self.embed([query])[0]
+        """One query, on one intra-op thread. A 20-word query gains nothing from a second thread,
+        and each of the forward pass's parallel regions then waits for both threads: on the 2-core
+        machine with other work running (search's keyword worker, other processes), measured p50
+        80-170 ms and p95 550-950 ms with 2 threads against 19-30 ms and 38-67 ms with one."""
+        import torch
+
+        self.warm_up()
+        with _THREADS:
+            previous = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                vector: np.ndarray = self.embed([query])[0]
+            finally:
+                torch.set_num_threads(previous)
         return vector
+
+
+_THREADS = threading.Lock()
+"""torch's thread count is process-wide: query embeddings take it one at a time."""
