@@ -409,8 +409,9 @@ def doctor(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--claims", "n_claims", default=100000, show_default=True,
-              help="Synthetic index size for search latency.")
-@click.option("--docs", "n_docs", default=200, show_default=True, help="Generated documents for stage throughput.")
+              help="Index size for search latency (distinct embedded sentences).")
+@click.option("--docs", "n_docs", default=200, show_default=True,
+              help="Generated documents for stage throughput (0 skips the stages).")
 @click.option("--queries", "n_queries", default=200, show_default=True, help="Queries per latency measurement.")
 @click.option("--skip-cold", is_flag=True, help="Skip the cold-process timings.")
 @click.option("--memory-docs", default=0, show_default=True,
