@@ -146,6 +146,7 @@ class Crawler:
         self.get = get
         self.state = CrawlState(pipe.store)
         self._discover = discover_source or self.discover
+        self._dry_run = False
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -160,6 +161,7 @@ class Crawler:
         if raw is None:
             return [], [], None, True
         validators = Validators.of(raw)
+        self._keep(raw, source)
         problems: list[str] = []
         urls: list[str] = []
         budget = self.settings.crawl_max_items
@@ -190,15 +192,23 @@ class Crawler:
                         problems.append(f"{child}: {exc.detail}")
                         continue
                     if child_raw is not None:
+                        self._keep(child_raw, source)
                         pending.append((child_raw, depth + 1))
         wanted = [normalize_url(u) for u in urls if source.wants(u)]
         return list(dict.fromkeys(wanted)), problems, validators, False
+
+    def _keep(self, raw: Fetched, source: Source) -> None:
+        """Feeds and sitemaps are kept as snapshots too (URL, status, headers, time, bytes), under
+        the pseudo-document ``source:<name>``, so what a crawl saw can be verified later."""
+        if not self._dry_run:
+            self.pipe.store.put_snapshot(self.settings.snapshots_path, raw, f"source:{source.name}")
 
     # -- a run -----------------------------------------------------------------------------
 
     def run(self, sources: list[Source], *, dry_run: bool = False, steps: Steps | None = None,
             progress: Callable[[str, SourceResult], None] | None = None) -> CrawlReport:
         report = CrawlReport(dry_run=dry_run)
+        self._dry_run = dry_run
         now = now_iso()
         queues: list[list[str]] = []
         owner: dict[str, SourceOutcome] = {}

@@ -155,3 +155,28 @@ def test_items_outside_the_include_pattern_are_never_fetched(
     report = run(settings, shared_tagger, shared_embedder).to_json()
     assert report["new"] == 3
     assert {k for k in site.server.hits if k.startswith("/a/")} == {"/a/1", "/a/3", "/a/5"}
+
+
+def test_feed_responses_are_kept_as_verifiable_snapshots(
+        site: FeedSite, settings_factory: Any, shared_tagger: Any, shared_embedder: Any, tmp_path: Path) -> None:
+    import hashlib
+
+    from pipeline.store import Store
+
+    settings = crawl_settings(settings_factory, tmp_path)
+    add_source(settings.sources_path, Source("local", site.server.url("/feed.xml"), "rss"))
+    site.publish([7, 8])
+    run(settings, shared_tagger, shared_embedder)
+    store = Store(settings.db_path)
+    try:
+        rows = store.conn.execute("SELECT sha256, url, status, headers, fetched_at FROM snapshots "
+                                  "WHERE doc_id = 'source:local'").fetchall()
+        docs = store.conn.execute("SELECT raw_sha256 FROM documents").fetchall()
+    finally:
+        store.close()
+    assert len(rows) == 1 and rows[0]["url"] == site.server.url("/feed.xml") and rows[0]["status"] == 200
+    assert "content-type" in rows[0]["headers"].lower() and rows[0]["fetched_at"]
+    for (sha,) in [(rows[0]["sha256"],), *docs]:  # the feed and both articles, each verifiable by its hash
+        body = (settings.snapshots_path / sha[:2] / sha).read_bytes()
+        assert hashlib.sha256(body).hexdigest() == sha
+    assert len(docs) == 2
