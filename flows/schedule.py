@@ -51,13 +51,20 @@ def serve_schedules(settings: Settings, log: Callable[[str], None]) -> None:
     os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
     configure_prefect(settings, quiet=False)
     from prefect import serve
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
 
     from flows.crawl import crawl_flow
 
+    # Parameters are only what names the crawl; every other setting (allow_private, crawl_delay,
+    # sources_file, ...) reaches the flow run from this process's environment, which the runner's
+    # flow-run subprocesses inherit. The entrypoint is the module path (flows.crawl.crawl_flow), not a
+    # file path relative to the current directory, so the deployment loads from any working directory
+    # wherever dualuse is installed. Registry crons are UTC (pipeline/sources.py), so say so.
     deployments = [
-        crawl_flow.to_deployment(name=f"crawl-{s.name}", cron=s.cron, tags=["dualuse", *s.tags],
-                                 parameters={"source": s.name, "home": str(settings.home),
-                                             "allow_private": settings.allow_private},
+        crawl_flow.to_deployment(name=f"crawl-{s.name}", schedules=[Cron(s.cron, timezone="UTC")],
+                                 tags=["dualuse", *s.tags], parameters={"source": s.name, "home": str(settings.home)},
+                                 entrypoint_type=EntrypointType.MODULE_PATH,
                                  description=f"Crawl {s.url} ({s.kind}) into {settings.home}")
         for s in registry
     ]

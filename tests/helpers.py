@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 # ---------------------------------------------------------------------------------------------
 # Article text (invented for the tests)
@@ -258,3 +260,27 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLI
+
+
+def cli(*args: str | Path, env: dict[str, str] | None = None) -> Any:
+    """Run ``dualuse ARGS`` in-process (click's runner); stderr is kept apart."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def assert_one_line_error(result: Any, exit_code: int, *fragments: str) -> None:
+    """The CLI's contract for bad input: the exit code, one 'error: ' line naming it, no traceback."""
+    assert result.exit_code == exit_code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

@@ -9,29 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from pipeline.cli import main
 from pipeline.settings import PROJECT_ROOT
-from tests.helpers import article_text
+from tests.helpers import article_text, assert_one_line_error, cli
 
 HIT_KEYS = {"claim_id", "text", "score", "doc_id", "source", "url", "title", "published", "start", "end", "highlights",
             "also_reported_by", "stance",
             "entities"}
-
-
-def cli(*args: str | Path, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
-
-
-def assert_one_line_error(result, exit_code: int, *fragments: str) -> None:
-    assert result.exit_code == exit_code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from pipeline.cli import main
 from pipeline.dossier import DossierClaim, build_dossier, chain_rows, hq_regions, resolve_company, specific_regions
 from pipeline.errors import UsageError
 from pipeline.kb import load_kb
@@ -20,6 +18,7 @@ from pipeline.records import entity_id
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.stance import STANCES
 from tests.conftest import require_devset
+from tests.helpers import assert_one_line_error, cli
 
 THERMO = "Thermo Fisher Scientific"
 THERMO_ID = entity_id("company", THERMO)
@@ -51,20 +50,6 @@ MINI_DOCS = {
 APPLIED_TEXT = "Applied Biosystems genetic analyzers were delivered to the Kashgar Public Security Bureau"
 POWERPLEX_TEXT = "Tender documents show that a police forensic laboratory in Tibet bought PowerPlex 21 kits"
 THERMO_2022_TEXT = "Thermo Fisher Scientific said on Tuesday that it had stopped selling sequencers"
-
-
-def cli(*args: str | Path):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def assert_one_line_error(result, exit_code: int, *fragments: str) -> None:
-    assert result.exit_code == exit_code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def norm(text: str) -> str:

@@ -15,31 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from pipeline.cli import main
 from pipeline.dossier import build_dossier
 from pipeline.errors import UsageError
 from pipeline.files import atomic_build, atomic_path, atomic_write
 from pipeline.kb import load_kb
 from pipeline.pack import MANIFEST, manifest, verify_pack, write_pack
 from pipeline.settings import Settings
+from tests.helpers import assert_one_line_error, cli
 
 REQUIRED = {"dossier.html", "dossier.md", "dossier.json", "chain.csv", "sources.csv", MANIFEST, "README.txt"}
-
-
-def cli(*args: str | Path):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def assert_one_line_error(result, exit_code: int, *fragments: str) -> None:
-    assert result.exit_code == exit_code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def members(path: Path) -> dict[str, bytes]:
