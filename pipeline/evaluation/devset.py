@@ -8,12 +8,19 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ConfigError
-from pipeline.settings import PROJECT_ROOT
+from pipeline.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from pipeline.ingest import Pipeline
 
 
 def shared_dir() -> Path | None:
@@ -37,6 +44,23 @@ def require_shared() -> Path:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@contextmanager
+def dev_store(settings: Settings, models: Pipeline | None = None) -> Iterator[tuple[Settings, Pipeline]]:
+    """The dev documents ingested into a scratch home (deleted afterwards), reusing ``models``'
+    tagger and embedder when given."""
+    from pipeline.ingest import Pipeline, ingest
+
+    with tempfile.TemporaryDirectory(prefix="dualuse-eval-") as tmp:
+        scratch = replace(settings, home=Path(tmp))
+        pipe = Pipeline(scratch, tagger=models.tagger if models else None,
+                        embedder=models.embedder if models else None)
+        try:
+            ingest([str(require_shared() / "devset" / "docs")], scratch, pipeline=pipe)
+            yield scratch, pipe
+        finally:
+            pipe.close()
 
 
 def load_scorer(name: str) -> ModuleType:

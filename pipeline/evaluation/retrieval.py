@@ -10,13 +10,11 @@ is how the queries were judged: each against all 25 claims).
 
 from __future__ import annotations
 
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.evaluation.devset import load_scorer, read_jsonl, require_shared
-from pipeline.ingest import Pipeline, ingest
+from pipeline.evaluation.devset import dev_store, load_scorer, read_jsonl, require_shared
+from pipeline.ingest import Pipeline
 from pipeline.search import MODES, SearchQuery, by_document, search
 from pipeline.settings import Settings
 
@@ -36,42 +34,35 @@ def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
     queries = read_jsonl(devset / "queries.jsonl")
     qrels = {q["qid"]: q["relevant_claims"] for q in queries}
     out: dict[str, Any] = {"queries": len(qrels), "default_mode": settings.search_mode}
-    with tempfile.TemporaryDirectory(prefix="dualuse-eval-") as tmp:
-        scratch = replace(settings, home=Path(tmp))
-        pipe = Pipeline(scratch, tagger=pipeline.tagger if pipeline else None,
-                        embedder=pipeline.embedder if pipeline else None)
-        try:
-            ingest([str(devset / "docs")], scratch, pipeline=pipe)
-            gold_of = _match_gold(pipe, read_jsonl(devset / "claims.jsonl"))
-            gold_ids = set(gold_of.values())
-            out["gold_claims_matched"] = len(gold_ids)
-            gold_claims = read_jsonl(devset / "claims.jsonl")
-            doc_of_gold = {g["id"]: g["doc"] for g in gold_claims}
-            doc_qrels: dict[str, dict[str, int]] = {}
-            for qid, rel in qrels.items():
-                for cid, grade in rel.items():
-                    d = doc_of_gold[cid]
-                    doc_qrels.setdefault(qid, {})[d] = max(grade, doc_qrels.get(qid, {}).get(d, 0))
-            stem_of = {row[0]: Path(row[1]).stem
-                       for row in pipe.store.conn.execute("SELECT doc_id, source FROM documents")}
-            for mode in modes:
-                run = {}
-                doc_run = {}
-                for q in queries:
-                    hits = search(SearchQuery(q["q"], RANK_DEPTH, mode=mode), pipe.store, pipe.index,
-                                  pipe.embedder, scratch, pipe.tagger)
-                    # grouped copies are a view: every claim counts, in the order shown
-                    shown = [c.claim_id for h in hits for c in (h.row, *h.also)]
-                    run[q["qid"]] = [gold_of.get(cid, cid) for cid in shown]
-                    doc_run[q["qid"]] = [stem_of[d.doc_id] for d in by_document(hits, 10)]
-                pooled = {qid: [c for c in ranked if c in gold_ids] for qid, ranked in run.items()}
-                out[mode] = {
-                    "judged_pool": {k: round(v, 4) for k, v in scorer.evaluate(qrels, pooled).items()},
-                    "all_claims": {k: round(v, 4) for k, v in scorer.evaluate(qrels, run).items()},
-                    "documents": {k: round(v, 4) for k, v in scorer.evaluate(doc_qrels, doc_run).items()},
-                }
-        finally:
-            pipe.close()
+    with dev_store(settings, pipeline) as (scratch, pipe):
+        gold_of = _match_gold(pipe, read_jsonl(devset / "claims.jsonl"))
+        gold_ids = set(gold_of.values())
+        out["gold_claims_matched"] = len(gold_ids)
+        gold_claims = read_jsonl(devset / "claims.jsonl")
+        doc_of_gold = {g["id"]: g["doc"] for g in gold_claims}
+        doc_qrels: dict[str, dict[str, int]] = {}
+        for qid, rel in qrels.items():
+            for cid, grade in rel.items():
+                d = doc_of_gold[cid]
+                doc_qrels.setdefault(qid, {})[d] = max(grade, doc_qrels.get(qid, {}).get(d, 0))
+        stem_of = {row[0]: Path(row[1]).stem
+                   for row in pipe.store.conn.execute("SELECT doc_id, source FROM documents")}
+        for mode in modes:
+            run = {}
+            doc_run = {}
+            for q in queries:
+                hits = search(SearchQuery(q["q"], RANK_DEPTH, mode=mode), pipe.store, pipe.index,
+                              pipe.embedder, scratch, pipe.tagger)
+                # grouped copies are a view: every claim counts, in the order shown
+                shown = [c.claim_id for h in hits for c in (h.row, *h.also)]
+                run[q["qid"]] = [gold_of.get(cid, cid) for cid in shown]
+                doc_run[q["qid"]] = [stem_of[d.doc_id] for d in by_document(hits, 10)]
+            pooled = {qid: [c for c in ranked if c in gold_ids] for qid, ranked in run.items()}
+            out[mode] = {
+                "judged_pool": {k: round(v, 4) for k, v in scorer.evaluate(qrels, pooled).items()},
+                "all_claims": {k: round(v, 4) for k, v in scorer.evaluate(qrels, run).items()},
+                "documents": {k: round(v, 4) for k, v in scorer.evaluate(doc_qrels, doc_run).items()},
+            }
     return out
 
 
