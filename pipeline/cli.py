@@ -461,4 +461,8 @@ def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool) -> None:
 import pipeline.cli_monitor  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # run as ``python -m pipeline.cli``: this module is __main__, and cli_monitor registered its
+    # commands on the importable ``pipeline.cli``, so run that one's group
+    from pipeline.cli import main as registered
+
+    registered()

@@ -263,6 +263,7 @@ class Crawler:
                     progress(belongs.name, result)
         finally:
             pre.close()
+        self.pipe.repair_index()
         self._alerts(report)
         return report
 
@@ -290,8 +291,9 @@ class Crawler:
         fresh = scan(self.pipe.store, watches, self.pipe.embedder.embed_query, self.settings.watch_threshold,
                      kb=self.pipe.tagger.kb if watches else None)
         report.alerts = len(fresh)
-        if fresh or not self.settings.alerts_atom_path.exists():
-            write_feeds(self.settings, alerts_json(self.pipe.store), now_iso())
+        # always rewritten (atomic, cheap): a run killed after the scan committed but before the
+        # files were written leaves alerts the next scan will not find fresh again
+        write_feeds(self.settings, alerts_json(self.pipe.store), now_iso())
         if fresh and self.settings.alert_webhook:
             keys = {(a.watch, a.claim_id) for a in fresh}
             new = [a for a in alerts_json(self.pipe.store) if (a["watch"], a["claim_id"]) in keys]

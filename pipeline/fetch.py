@@ -287,12 +287,12 @@ def _address_blocked(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_pr
         ip = ip.ipv4_mapped
     if ip.is_multicast or ip.is_unspecified:
         return "a multicast or unspecified address"
+    if ip.is_link_local:  # always: cloud metadata services live here (169.254.169.254, fd00:ec2::254's kin)
+        return "a link-local address"
     if allow_private:
         return None
     if ip.is_loopback:
         return "a loopback address"
-    if ip.is_link_local:
-        return "a link-local address"
     if ip.is_private or ip.is_reserved or not ip.is_global:
         return "a private-network address"
     return None

@@ -126,6 +126,13 @@ class Pipeline:
         sync(self.store, self.index)
         return SourceResult(source=doc.source, status=status, doc_id=doc.doc_id, claims=len(processed.claims))
 
+    def repair_index(self) -> None:
+        """Index what an earlier run stored but did not get to index (it was killed between the
+        store commit and the index write): such documents come back 'unchanged' and are not saved
+        again, so their claims would otherwise stay out of dense search."""
+        if self.store.needs_sync():
+            sync(self.store, self.index)
+
     def ingest_one(self, source: str, steps: Steps | None = None) -> SourceResult:
         """All steps for one source; never raises for a bad source. The flow passes its Prefect
         tasks as ``steps``; by default they are this object's methods (fetch with retries)."""
@@ -176,6 +183,7 @@ def ingest(sources: Iterable[str], settings: Settings, *, pipeline: Pipeline | N
             for callback in (progress, pipe.on_result):
                 if callback:
                     callback(result)
+        pipe.repair_index()
         pipe.record(report, started)
     finally:
         if own:

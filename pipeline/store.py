@@ -336,6 +336,13 @@ class Store:
             yield [(r["claim_id"], r["embedding"], {"doc_id": r["doc_id"], "published": r["published"]})
                    for r in rows]
 
+    def needs_sync(self) -> bool:
+        """Claims not yet in the vector index, or removed ones it still holds (a crash between a
+        store commit and the index write leaves these; the next run repairs them)."""
+        row = self.conn.execute("SELECT EXISTS (SELECT 1 FROM claims WHERE indexed = 0) "
+                                "OR EXISTS (SELECT 1 FROM tombstones)").fetchone()
+        return bool(row[0])
+
     def mark_indexed(self, claim_ids: Sequence[str]) -> None:
         self.conn.executemany("UPDATE claims SET indexed = 1 WHERE claim_id = ?", [(i,) for i in claim_ids])
 

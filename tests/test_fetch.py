@@ -444,3 +444,14 @@ def test_before_hop_sees_each_redirect_target(private: Settings) -> None:
     with serve({"/a": redirect("/b"), "/b": redirect("/c"), "/c": page(article_html())}) as srv:
         Fetcher(private).fetch_if_changed(srv.url("/a"), before_hop=hops.append)
     assert hops == [srv.url("/b"), srv.url("/c")]
+
+
+def test_link_local_is_refused_even_when_private_networks_are_allowed() -> None:
+    """Cloud metadata services answer on link-local addresses: never fetchable, whatever the setting."""
+    import ipaddress
+
+    from pipeline.fetch import _address_blocked
+
+    for address in ("169.254.169.254", "fe80::1"):
+        assert _address_blocked(ipaddress.ip_address(address), allow_private=True) == "a link-local address"
+    assert _address_blocked(ipaddress.ip_address("127.0.0.1"), allow_private=True) is None
