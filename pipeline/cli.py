@@ -459,6 +459,7 @@ def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool) -> None:
 
 # the monitoring commands (sources, crawl, watch, alerts, schedule) register themselves on ``main``
 import pipeline.cli_monitor  # noqa: E402,F401
+from pipeline import cli_web  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     # run as ``python -m pipeline.cli``: this module is __main__, and cli_monitor registered its

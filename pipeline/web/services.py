@@ -1,0 +1,134 @@
+"""The library calls behind the web app's API and pages: the same functions, arguments and JSON as
+the CLI's ``search``, ``show``, ``entities``, ``dossier`` and ``alerts`` commands, and the same
+one-line errors (``pipeline.errors``). Callers hold ``Engine.reading()``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from pipeline.dossier import Dossier, build_dossier, resolve_company
+from pipeline.errors import DualuseError, UsageError
+from pipeline.records import ENTITY_TYPES, OTHER_ORG_TYPES
+from pipeline.search import MAX_LIMIT, Hit, SearchQuery, by_document, check_date
+from pipeline.search import search as run_search
+from pipeline.web.engine import Engine
+
+ENTITY_LABELS = (*ENTITY_TYPES, *OTHER_ORG_TYPES)
+FILTERS = ENTITY_TYPES  # company, product, agency, region
+
+
+class NotFoundError(DualuseError):
+    """An unknown claim, entity or company: HTTP 404 with the CLI's message."""
+
+    exit_code = 2
+
+
+def parse_int(flag: str, value: str | None, default: int | None) -> int | None:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise UsageError(f"{flag} '{value}' is not a whole number") from None
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """A search as the CLI takes it (``dualuse search``), from URL query parameters."""
+
+    text: str
+    limit: int = 10
+    filters: dict[str, tuple[str, ...]] | None = None
+    since: str | None = None
+    until: str | None = None
+    sources: tuple[str, ...] = ()
+    by: str = "claim"
+    mode: str = ""
+
+    def query(self) -> SearchQuery:
+        if self.by not in ("claim", "document"):
+            raise UsageError(f"unknown --by '{self.by}'", hint="valid: claim, document")
+        filters = {k: v for k, v in (self.filters or {}).items() if v}
+        return SearchQuery(text=self.text, limit=self.limit, filters=filters, since=self.since or None,
+                           until=self.until or None, mode=self.mode, sources=self.sources).validated()
+
+
+def search_hits(engine: Engine, q: SearchQuery) -> list[Hit]:
+    return run_search(q, engine.store, engine.index, engine.embedder, engine.settings, engine.tagger)
+
+
+def search_json(engine: Engine, params: SearchParams) -> dict[str, Any]:
+    """``dualuse search --json``: {"query", "hits"} or, by document, {"query", "documents"}."""
+    q = params.query()
+    if params.by == "document":
+        hits = search_hits(engine, replace(q, limit=max(q.limit * 5, 50)))
+        return {"query": q.text, "documents": [d.to_json() for d in by_document(hits, q.limit)]}
+    return {"query": q.text, "hits": [h.to_json() for h in search_hits(engine, q)]}
+
+
+def claim_json(engine: Engine, claim_id: str) -> dict[str, Any]:
+    """``dualuse show --json``."""
+    detail = engine.store.claim_detail(claim_id.strip())
+    if detail is None:
+        raise NotFoundError(f"no claim with id '{claim_id}'", hint="claim ids are printed by 'dualuse search'")
+    return detail
+
+
+def entities_json(engine: Engine, etype: str | None, limit: int | None) -> list[dict[str, Any]]:
+    """``dualuse entities --json``."""
+    if etype and etype not in ENTITY_LABELS:
+        raise UsageError(f"unknown entity type '{etype}'", hint="valid: " + ", ".join(ENTITY_LABELS))
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+    return engine.store.entity_listing(etype or None, limit)
+
+
+def dossier(engine: Engine, name: str, since: str | None = None, until: str | None = None) -> Dossier:
+    """``dualuse dossier``: dates are checked first (400), then the name (404 when unknown)."""
+    since, until = check_date("--since", since or None), check_date("--until", until or None)
+    try:
+        resolve_company(engine.store, engine.kb, name)
+    except UsageError as exc:
+        raise NotFoundError(exc.message, hint=exc.hint) from None
+    return build_dossier(engine.store, engine.kb, name, since, until)
+
+
+def alerts(engine: Engine, since: str | None, limit: int | None) -> list[dict[str, Any]]:
+    """``dualuse alerts --json``."""
+    from pipeline.watch import alerts_json
+
+    if since:
+        try:
+            datetime.fromisoformat(since)
+        except ValueError:
+            raise UsageError(f"--since '{since}' is not an ISO date or time",
+                             hint="e.g. 2026-11-21 or 2026-11-21T08:00:00+00:00") from None
+    n = 100 if limit is None else limit
+    if not 1 <= n <= 100000:
+        raise UsageError(f"--limit must be between 1 and 100000, got {n}")
+    return alerts_json(engine.store, since or None, n)
+
+
+def page_window(offset: int, limit: int) -> None:
+    if offset < 0:
+        raise UsageError(f"offset must be 0 or more, got {offset}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    if offset + limit > MAX_LIMIT:
+        raise UsageError(f"offset + limit must be at most {MAX_LIMIT}, got {offset + limit}",
+                         hint="narrow the search with filters instead")
+
+
+def entity_ids(engine: Engine, etype: str, name: str) -> tuple[str, str, list[str]]:
+    """(entity id, canonical name, ids with brands/subsidiaries) of an entity named any way."""
+    if etype not in ENTITY_LABELS:
+        raise NotFoundError(f"unknown entity type '{etype}'", hint="valid: " + ", ".join(ENTITY_LABELS))
+    matches = [(eid, canonical) for eid, t, canonical in engine.store.match_names(name) if t == etype]
+    if not matches:
+        near = engine.store.closest_entities(etype, name)
+        hint = ("closest known: " + "; ".join(near)) if near else f"no {etype} is known yet"
+        raise NotFoundError(f"no {etype} named '{' '.join(name.split())}' in the store", hint=hint)
+    eid, canonical = matches[0]
+    return eid, canonical, engine.store.with_descendants([eid])
