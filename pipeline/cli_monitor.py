@@ -218,16 +218,9 @@ def watch_remove(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def alerts(ctx: click.Context, since: str | None, limit: int, as_json: bool) -> None:
     """Alerts raised by watches, newest first."""
-    from datetime import datetime
+    from pipeline.watch import alerts_json, check_since
 
-    from pipeline.watch import alerts_json
-
-    if since:
-        try:
-            datetime.fromisoformat(since)
-        except ValueError:
-            raise UsageError(f"--since '{since}' is not an ISO date or time",
-                             hint="e.g. 2026-11-21 or 2026-11-21T08:00:00+00:00") from None
+    since = check_since(since)
     settings = _settings(ctx)
     with open_store(settings) as store:
         found = alerts_json(store, since, limit)

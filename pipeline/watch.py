@@ -219,6 +219,18 @@ def scan(store: Store, watches: list[Watch], embed_query: Any, default_threshold
     return fresh
 
 
+def check_since(since: str | None) -> str | None:
+    """An ``--since`` for alerts: an ISO date or time, else a UsageError."""
+    if not since:
+        return None
+    try:
+        datetime.fromisoformat(since)
+    except ValueError:
+        raise UsageError(f"--since '{since}' is not an ISO date or time",
+                         hint="e.g. 2026-11-21 or 2026-11-21T08:00:00+00:00") from None
+    return since
+
+
 def alerts_json(store: Store, since: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
     """Recorded alerts, newest first, in the CLI/API contract shape."""
     ensure_schema(store)

@@ -121,3 +121,17 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory, shared_tagger: Any, sha
     assert report.ok, report.to_json()
     yield DemoStore(settings=settings, pipe=pipe, report=report, with_devset=docs is not None)
     pipe.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (``executable_path``: nothing is downloaded)."""
+    from tests.helpers import CHROMIUM
+
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it as root: apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()

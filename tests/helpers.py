@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import shutil
 import socket
 import threading
 import time
@@ -263,7 +264,10 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# the CLI
+# the browser and the CLI
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+"""Debian's chromium, which the browser tests drive through Playwright (None: not installed)."""
 
 
 def cli(*args: str | Path, env: dict[str, str] | None = None) -> Any:

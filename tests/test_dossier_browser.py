@@ -8,30 +8,15 @@ skip with the reason shown.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from pipeline.dossier import build_dossier
 from pipeline.dossier_render import render
 from pipeline.kb import load_kb
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as "
-                                                         "root: apt-get install chromium)")
 XSS = '<script>window.__pwned = 1; alert(1)</script><img src=x onerror="window.__pwned = 2">'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 def _open(browser: Any, html_path: Path) -> tuple[Any, list[str]]:

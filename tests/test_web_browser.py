@@ -17,9 +17,6 @@ from urllib.parse import quote
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as "
-                                                         "root: apt-get install chromium)")
 SHOT_COPY = Path("/tmp/dualuse-web-search.png")
 
 
@@ -47,15 +44,6 @@ def server(demo_store) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 def test_search_facet_claim_dossier_download(server: str, browser: Any, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ one-line errors (``pipeline.errors``). Callers hold ``Engine.reading()``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from pipeline.dossier import Dossier, build_dossier, resolve_company
@@ -97,14 +96,9 @@ def dossier(engine: Engine, name: str, since: str | None = None, until: str | No
 
 def alerts(engine: Engine, since: str | None, limit: int | None) -> list[dict[str, Any]]:
     """``dualuse alerts --json``."""
-    from pipeline.watch import alerts_json
+    from pipeline.watch import alerts_json, check_since
 
-    if since:
-        try:
-            datetime.fromisoformat(since)
-        except ValueError:
-            raise UsageError(f"--since '{since}' is not an ISO date or time",
-                             hint="e.g. 2026-11-21 or 2026-11-21T08:00:00+00:00") from None
+    since = check_since(since)
     n = 100 if limit is None else limit
     if not 1 <= n <= 100000:
         raise UsageError(f"--limit must be between 1 and 100000, got {n}")
