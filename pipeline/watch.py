@@ -167,6 +167,7 @@ def scan(store: Store, watches: list[Watch], embed_query: Any, default_threshold
         return []
     top = max(r[0] for r in rows)
     found: list[Alert] = []
+    overlap: dict[tuple[str, str], int] = {}  # query words a claim's own sentence shares with the watch
     if watches:
         ids = [r[1] for r in rows]
         texts = {r[1]: r[2] for r in rows}
@@ -194,17 +195,23 @@ def scan(store: Store, watches: list[Watch], embed_query: Any, default_threshold
                     if cid not in allowed:
                         continue
                     words = {prefix_stem(t) for t in re.findall(r"\w+", texts[cid].lower())}
+                    overlap[(w.name, cid)] = len(terms & words)
                     if float(sims[i]) >= threshold:
                         found.append(Alert(w.name, cid, now, round(float(sims[i]), 4), "meaning"))
                     elif terms and terms <= words:
                         found.append(Alert(w.name, cid, now, round(float(sims[i]), 4), "words"))
-    # one alert per watch and document: its best-matching claim (a query also lifts the sentences
-    # around the one that matches, since claims are embedded with their context)
+    # one alert per watch and document: its best-matching claim. Claims are embedded with their
+    # context, so a query also lifts the sentences around the one that matches; the sentence sharing
+    # most of the query's words wins, then the similarity.
     doc_of = store.claim_docs([a.claim_id for a in found])
     best: dict[tuple[str, str], Alert] = {}
+
+    def rank(a: Alert) -> tuple[int, float]:
+        return overlap.get((a.watch, a.claim_id), 0), a.score or 0.0
+
     for a in found:
         key = (a.watch, doc_of.get(a.claim_id, a.claim_id))
-        if key not in best or (a.score or 0.0) > (best[key].score or 0.0):
+        if key not in best or rank(a) > rank(best[key]):
             best[key] = a
     unique = {(a.watch, a.claim_id): a for a in best.values()}
     fresh: list[Alert] = []
