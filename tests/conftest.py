@@ -123,9 +123,11 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory, shared_tagger: Any, sha
     pipe.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium driven by Playwright (``executable_path``: nothing is downloaded)."""
+    """Debian's chromium driven by Playwright (``executable_path``: nothing is downloaded). Per
+    module, not per session: Playwright's sync API keeps an event loop running while it is open,
+    and Prefect's sync calls (``State.result()``) then return coroutines in later tests."""
     from tests.helpers import CHROMIUM
 
     if CHROMIUM is None:
