@@ -179,10 +179,9 @@ class Crawler:
                 urls += [u.url for u in result.urls]
                 for entry in result.sitemaps:
                     child = entry.url
-                    key = normalize_url(child)
-                    if key in seen_maps:
+                    if child in seen_maps:  # the parsers return normalised, absolute URLs
                         continue
-                    seen_maps.add(key)
+                    seen_maps.add(child)
                     if depth + 1 > self.settings.sitemap_max_depth or len(seen_maps) > self.settings.sitemap_max_files:
                         problems.append(f"sitemap index too deep or too large: stopped at {child}")
                         break
@@ -194,7 +193,7 @@ class Crawler:
                     if child_raw is not None:
                         self._keep(child_raw, source)
                         pending.append((child_raw, depth + 1))
-        wanted = [normalize_url(u) for u in urls if source.wants(u)]
+        wanted = [u for u in urls if source.wants(u)]
         return list(dict.fromkeys(wanted)), problems, validators, False
 
     def _keep(self, raw: Fetched, source: Source) -> None:
@@ -293,10 +292,11 @@ class Crawler:
         report.alerts = len(fresh)
         # always rewritten (atomic, cheap): a run killed after the scan committed but before the
         # files were written leaves alerts the next scan will not find fresh again
-        write_feeds(self.settings, alerts_json(self.pipe.store), now_iso())
+        recorded = alerts_json(self.pipe.store)
+        write_feeds(self.settings, recorded, now_iso())
         if fresh and self.settings.alert_webhook:
             keys = {(a.watch, a.claim_id) for a in fresh}
-            new = [a for a in alerts_json(self.pipe.store) if (a["watch"], a["claim_id"]) in keys]
+            new = [a for a in recorded if (a["watch"], a["claim_id"]) in keys]
             problem = post_webhook(self.settings.alert_webhook, new, self.settings)
             if problem:
                 report.alert_problems.append(problem)

@@ -457,13 +457,8 @@ class Store:
             sql += (" AND c.claim_id IN (SELECT claim_id FROM claim_entities WHERE entity_id IN ("  # noqa: S608 - placeholders only
                     + marks + "))")
             params.extend(group)
-        if since:
-            sql += " AND d.published >= ?"
-            params.append(since)
-        if until:
-            sql += " AND d.published <= ?"
-            params.append(until)
-        return [r[0] for r in self.conn.execute(sql, params)]
+        clause, values = _date_clause(since, until)
+        return [r[0] for r in self.conn.execute(sql + clause, [*params, *values])]
 
     def has_source(self, src: str) -> bool:
         clause, values = _source_clause(src)
@@ -525,13 +520,8 @@ class Store:
         if doc_ids is not None:
             sql += " AND c.doc_id IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(list(doc_ids)))
-        if since:
-            sql += " AND d.published >= ?"
-            params.append(since)
-        if until:
-            sql += " AND d.published <= ?"
-            params.append(until)
-        return [r[0] for r in self.conn.execute(sql, params)]
+        clause, values = _date_clause(since, until)
+        return [r[0] for r in self.conn.execute(sql + clause, [*params, *values])]
 
     def mention_spans(self, doc_ids: Sequence[str]) -> dict[str, list[tuple[str, int, int]]]:
         """doc id -> its mentions as (entity id, start, end), in text order."""
@@ -648,6 +638,17 @@ class Store:
                 [(run_id, s["source"], s["status"], s.get("reason"), s.get("detail"), s.get("doc_id"))
                  for s in report.get("sources", [])],
             )
+
+
+def _date_clause(since: str | None, until: str | None) -> tuple[str, list[str]]:
+    """SQL on ``documents d`` keeping documents published in [since, until]; a bound excludes
+    undated documents."""
+    clause, values = "", list[str]()
+    if since:
+        clause, values = clause + " AND d.published >= ?", [*values, since]
+    if until:
+        clause, values = clause + " AND d.published <= ?", [*values, until]
+    return clause, values
 
 
 def _source_clause(src: str) -> tuple[str, list[str]]:
