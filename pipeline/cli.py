@@ -352,9 +352,10 @@ def entities(ctx: click.Context, etype: str | None, limit: int | None, as_json: 
 def reindex(ctx: click.Context) -> None:
     """Rebuild the vector index from the canonical store."""
     from pipeline.index import VectorIndex, rebuild
+    from pipeline.writer import writing
 
     settings = _settings(ctx)
-    with open_store(settings) as store:
+    with writing(settings, "dualuse reindex"), open_store(settings) as store:
         n = rebuild(store, VectorIndex(settings.chroma_path))
     click.echo(f"reindexed {n} claims")
 

@@ -29,6 +29,7 @@ from pipeline.ingest import Pipeline, Steps, outcome
 from pipeline.records import Fetched, SourceResult
 from pipeline.settings import Settings
 from pipeline.sources import Source
+from pipeline.writer import writing
 
 log = logging.getLogger("dualuse.crawl")
 MAX_FETCH_THREADS = 32
@@ -206,6 +207,14 @@ class Crawler:
 
     def run(self, sources: list[Source], *, dry_run: bool = False, steps: Steps | None = None,
             progress: Callable[[str, SourceResult], None] | None = None) -> CrawlReport:
+        """Crawl the sources; a real run holds the data home's write lock (``pipeline.writer``)."""
+        if dry_run:
+            return self._run(sources, dry_run=True, steps=steps, progress=progress)
+        with writing(self.settings, "dualuse crawl"):
+            return self._run(sources, dry_run=False, steps=steps, progress=progress)
+
+    def _run(self, sources: list[Source], *, dry_run: bool, steps: Steps | None,
+             progress: Callable[[str, SourceResult], None] | None) -> CrawlReport:
         report = CrawlReport(dry_run=dry_run)
         self._dry_run = dry_run
         now = now_iso()

@@ -25,6 +25,7 @@ from pipeline.records import Fetched, IngestReport, Processed, SkipReason, Sourc
 from pipeline.settings import Settings
 from pipeline.store import Store
 from pipeline.tag import Tagger
+from pipeline.writer import writing
 
 log = logging.getLogger("dualuse.ingest")
 
@@ -177,14 +178,15 @@ def ingest(sources: Iterable[str], settings: Settings, *, pipeline: Pipeline | N
     report = IngestReport()
     started = now_iso()
     try:
-        for source in expand_sources(sources):
-            result = pipe.ingest_one(source, steps)
-            report.add(result)
-            for callback in (progress, pipe.on_result):
-                if callback:
-                    callback(result)
-        pipe.repair_index()
-        pipe.record(report, started)
+        with writing(settings, "dualuse ingest"):
+            for source in expand_sources(sources):
+                result = pipe.ingest_one(source, steps)
+                report.add(result)
+                for callback in (progress, pipe.on_result):
+                    if callback:
+                        callback(result)
+            pipe.repair_index()
+            pipe.record(report, started)
     finally:
         if own:
             pipe.close()

