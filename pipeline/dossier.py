@@ -194,11 +194,11 @@ class Dossier:
             "timeline": [{"date": e.date, "kind": e.kind, "precision": e.precision, "claim_id": e.claim_id,
                           "text": e.text} for e in self.timeline()],
             "sources": [s.to_json() for s in self.sources],
-            "generated_at": self.generated_at, "generator": f"dualuse {_version()}",
+            "generated_at": self.generated_at, "generator": f"dualuse {package_version()}",
         }
 
 
-def _version() -> str:
+def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -8,16 +8,14 @@ otherwise become markup or raw HTML in a Markdown viewer.
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from pipeline.dossier import STANCE_TITLES, Dossier, _version
+from pipeline.csv_safe import csv_text
+from pipeline.dossier import STANCE_TITLES, Dossier, package_version
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("md", "html", "json", "csv")
@@ -45,7 +43,7 @@ def to_html(d: Dossier, images: dict[str, str]) -> str:
     first, last = d.date_span
     return env.get_template("dossier.html.j2").render(
         d=d, counts=d.counts(), first=first, last=last, images=images, by_stance=d.by_stance(), titles=STANCE_TITLES,
-        timeline=d.timeline_by_date(), max_ids=MAX_IDS_SHOWN, generator=f"dualuse {_version()}")
+        timeline=d.timeline_by_date(), max_ids=MAX_IDS_SHOWN, generator=f"dualuse {package_version()}")
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -127,22 +125,6 @@ def _ids(ids: tuple[str, ...] | list[str]) -> str:
     return shown + (f" +{len(ids) - MAX_IDS_SHOWN} more" if len(ids) > MAX_IDS_SHOWN else "")
 
 
-def _csv(header: tuple[str, ...], rows: list[list[Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; with "\n" a bare "\r" in a cell goes unquoted
-    writer.writerow(header)
-    writer.writerows([[_cell(v) for v in row] for row in rows])
-    return buf.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    """Spreadsheet-safe: a cell starting with = + - @ is a formula in Excel and LibreOffice (CSV
-    injection); such text gets a leading apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def chain_csv(d: Dossier) -> str:
     """One row per chain link, in the shape of an Atlas-of-Surveillance-style sheet: vendor,
     product, agency, region, evidence count and ids, date range, sources, an example quote."""
@@ -155,11 +137,11 @@ def chain_csv(d: Dossier) -> str:
         rows.append([d.company, r.product or "", r.agency or "", r.region or "", r.region_role or "", len(cs),
                      " ".join(r.claims), dates[0] if dates else "", dates[-1] if dates else "", " ".join(urls),
                      cs[0].text if cs else ""])
-    return _csv(CHAIN_COLUMNS, rows)
+    return csv_text(CHAIN_COLUMNS, rows)
 
 
 def sources_csv(d: Dossier) -> str:
-    return _csv(SOURCE_COLUMNS, [[s.doc_id, s.title or "", s.site or "", s.published or "", s.url or "", s.source,
+    return csv_text(SOURCE_COLUMNS, [[s.doc_id, s.title or "", s.site or "", s.published or "", s.url or "", s.source,
                                   s.claims, s.sha256, s.text_sha256, s.group] for s in d.sources])
 
 
