@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipeline.errors import DualuseError
+from pipeline.errors import DualuseError, UsageError
 from pipeline.records import ENTITY_TYPES, OTHER_ORG_TYPES
 from pipeline.settings import PROJECT_ROOT, Settings, apply_offline_env
 
@@ -265,6 +265,42 @@ def dossier(ctx: click.Context, name: tuple[str, ...], fmt: str | None, out: Pat
     if out is not None:
         atomic_write(out, text)
         click.echo(f"wrote {out} ({fmt}, {len(d.claims)} claims, {len(d.sources)} sources)", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              help="table (default), csv (spreadsheet-safe) or json.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (atomically).")
+@click.pass_context
+def batch(ctx: click.Context, csv_file: Path, fmt: str, out: Path | None) -> None:
+    """How much evidence exists for each name in a CSV (companies, products, agencies, regions).
+
+    CSV_FILE: one name per row, or a column headed 'name' and optionally 'type'. Every name gets a
+    row: found, no evidence, ambiguous or not found (with the closest known names)."""
+    from pipeline.batch import evidence, read_names, to_csv, to_json
+    from pipeline.files import atomic_write
+    from pipeline.kb import load_kb
+
+    settings = _settings(ctx)
+    try:
+        data = csv_file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {csv_file}: {exc.strerror or exc}", hint="give a CSV file of names") from None
+    names = read_names(data, str(csv_file))
+    with open_store(settings) as store:
+        rows = evidence(store, load_kb(settings.kb_extra), names)
+    if fmt == "table":
+        text = "".join(f"{r.status:<12} {r.claims:>6} claims {r.documents:>5} docs {r.independent_sources:>5} sources"
+                       f"  {r.name}" + (f" -> {r.canonical} ({r.matched_type})" if r.canonical else "")
+                       + (f"  [{r.note}]" if r.note else "") + "\n" for r in rows)
+    else:
+        text = to_csv(rows) if fmt == "csv" else to_json(rows) + "\n"
+    if out is not None:
+        atomic_write(out, text)
+        click.echo(f"wrote {out} ({fmt}, {len(rows)} names)", err=True)
     else:
         click.echo(text, nl=False)
 

@@ -144,14 +144,16 @@ def find_source(sources: Iterable[Source], name: str) -> Source:
 
 def add_source(path: Path, source: Source) -> Source:
     source = source.validated()
-    if any(s.name == source.name for s in load_sources(path)):
-        raise UsageError(f"a source named '{source.name}' already exists",
-                         hint="pick another name, or remove it first with 'dualuse sources remove'")
-    yaml_file.append_entry(path, "sources", source.to_yaml(), HEADER)
+    with yaml_file.editing(path):
+        if any(s.name == source.name for s in load_sources(path)):
+            raise UsageError(f"a source named '{source.name}' already exists",
+                             hint="pick another name, or remove it first with 'dualuse sources remove'")
+        yaml_file.append_entry(path, "sources", source.to_yaml(), HEADER)
     return source
 
 
 def remove_source(path: Path, name: str) -> Source:
-    source = find_source(load_sources(path), name)
-    yaml_file.remove_entry(path, "sources", name, HEADER)
+    with yaml_file.editing(path):
+        source = find_source(load_sources(path), name)
+        yaml_file.remove_entry(path, "sources", name, HEADER)
     return source

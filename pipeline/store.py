@@ -510,6 +510,17 @@ class Store:
             out.setdefault(r[0], []).append(r[1])
         return out
 
+    def evidence_counts(self, entity_ids: Sequence[str]) -> dict[str, Any]:
+        """Claims tagged with any of ``entity_ids``: how many, in how many documents and independent
+        sources (syndication groups counted once), and the first and last publication dates."""
+        row = self.conn.execute(
+            """SELECT COUNT(DISTINCT ce.claim_id), COUNT(DISTINCT c.doc_id),
+                      COUNT(DISTINCT COALESCE(d.group_id, d.doc_id)), MIN(d.published), MAX(d.published)
+               FROM claim_entities ce JOIN claims c USING (claim_id) JOIN documents d USING (doc_id)
+               WHERE ce.entity_id IN (SELECT value FROM json_each(?))""", (json.dumps(list(entity_ids)),)).fetchone()
+        return {"claims": row[0], "documents": row[1], "independent_sources": row[2],
+                "first_published": row[3], "last_published": row[4]}
+
     def claims_mentioning(self, entity_ids: Sequence[str], since: str | None = None,
                           until: str | None = None, doc_ids: Sequence[str] | None = None) -> list[str]:
         """Claim ids tagged with any of ``entity_ids`` (optionally only in ``doc_ids``), whose

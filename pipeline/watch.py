@@ -104,18 +104,21 @@ def load_watches(path: Path) -> list[Watch]:
 
 def add_watch(path: Path, watch: Watch) -> Watch:
     watch = watch.validated()
-    if any(w.name == watch.name for w in load_watches(path)):
-        raise UsageError(f"a watch named '{watch.name}' already exists", hint="remove it first or pick another name")
-    yaml_file.append_entry(path, "watches", watch.to_yaml(), HEADER)
+    with yaml_file.editing(path):
+        if any(w.name == watch.name for w in load_watches(path)):
+            raise UsageError(f"a watch named '{watch.name}' already exists",
+                             hint="remove it first or pick another name")
+        yaml_file.append_entry(path, "watches", watch.to_yaml(), HEADER)
     return watch
 
 
 def remove_watch(path: Path, name: str) -> Watch:
-    watches = load_watches(path)
-    for w in watches:
-        if w.name == name:
-            yaml_file.remove_entry(path, "watches", name, HEADER)
-            return w
+    with yaml_file.editing(path):
+        watches = load_watches(path)
+        for w in watches:
+            if w.name == name:
+                yaml_file.remove_entry(path, "watches", name, HEADER)
+                return w
     known = ", ".join(w.name for w in watches) or "none yet"
     raise UsageError(f"no watch named '{name}'", hint=f"known watches: {known}")
 

@@ -4,6 +4,8 @@ entries, read and written with ruamel.yaml so comments and order survive, writte
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,17 @@ def load_doc(path: Path) -> Any:
     except Exception as exc:  # noqa: BLE001 - ruamel raises many unrelated types for bad YAML
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"{path}: not valid YAML ({first})", hint="fix the file or restore it from git") from None
+
+
+@contextmanager
+def editing(path: Path) -> Iterator[None]:
+    """Hold ``<path>.lock`` while reading, checking and rewriting the file, so the CLI and the web
+    app adding entries at once cannot lose one (the write itself is atomic either way)."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock", timeout=30):
+        yield
 
 
 def entries(path: Path, key: str) -> list[Any]:
