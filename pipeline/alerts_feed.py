@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pipeline.files import atomic_write
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.ingest import Pipeline
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_LIMIT = 500
@@ -71,3 +74,26 @@ def post_webhook(url: str, alerts: list[dict[str, Any]], settings: Settings) -> 
     except urllib3.exceptions.HTTPError as exc:
         return f"webhook {url}: {type(exc).__name__}"
     return None if 200 <= resp.status < 300 else f"webhook {url}: HTTP {resp.status}"
+
+
+def raise_alerts(pipe: Pipeline, now: str) -> tuple[int, list[str]]:
+    """Match the claims stored since the last scan against the watches, record the alerts, rewrite
+    the feeds and post the new alerts to the webhook. Returns (new alerts, webhook problems)."""
+    from pipeline.watch import alerts_json, load_watches, scan
+
+    settings = pipe.settings
+    watches = load_watches(settings.watches_path)
+    fresh = scan(pipe.store, watches, pipe.embedder.embed_query, settings.watch_threshold,
+                 kb=pipe.tagger.kb if watches else None)
+    # always rewritten (atomic, cheap): a run killed after the scan committed but before the
+    # files were written leaves alerts the next scan will not find fresh again
+    recorded = alerts_json(pipe.store)
+    write_feeds(settings, recorded, now)
+    problems: list[str] = []
+    if fresh and settings.alert_webhook:
+        keys = {(a.watch, a.claim_id) for a in fresh}
+        new = [a for a in recorded if (a["watch"], a["claim_id"]) in keys]
+        problem = post_webhook(settings.alert_webhook, new, settings)
+        if problem:
+            problems.append(problem)
+    return len(fresh), problems

@@ -292,23 +292,10 @@ class Crawler:
         return self.pipe.ingest_one(url, item_steps), Validators.of(fetched)
 
     def _alerts(self, report: CrawlReport) -> None:
-        from pipeline.alerts_feed import post_webhook, write_feeds
-        from pipeline.watch import alerts_json, load_watches, scan
+        from pipeline.alerts_feed import raise_alerts
 
-        watches = load_watches(self.settings.watches_path)
-        fresh = scan(self.pipe.store, watches, self.pipe.embedder.embed_query, self.settings.watch_threshold,
-                     kb=self.pipe.tagger.kb if watches else None)
-        report.alerts = len(fresh)
-        # always rewritten (atomic, cheap): a run killed after the scan committed but before the
-        # files were written leaves alerts the next scan will not find fresh again
-        recorded = alerts_json(self.pipe.store)
-        write_feeds(self.settings, recorded, now_iso())
-        if fresh and self.settings.alert_webhook:
-            keys = {(a.watch, a.claim_id) for a in fresh}
-            new = [a for a in recorded if (a["watch"], a["claim_id"]) in keys]
-            problem = post_webhook(self.settings.alert_webhook, new, self.settings)
-            if problem:
-                report.alert_problems.append(problem)
+        report.alerts, problems = raise_alerts(self.pipe, now_iso())
+        report.alert_problems.extend(problems)
 
 
 def _why(exc: BaseException) -> str:

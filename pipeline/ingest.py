@@ -187,6 +187,11 @@ def ingest(sources: Iterable[str], settings: Settings, *, pipeline: Pipeline | N
                         callback(result)
             pipe.repair_index()
             pipe.record(report, started)
+            if settings.watches_path.exists():  # watches see ingested claims as they see crawled ones
+                from pipeline.alerts_feed import raise_alerts
+
+                for problem in raise_alerts(pipe, now_iso())[1]:
+                    log.warning("alert webhook: %s", problem)
     finally:
         if own:
             pipe.close()

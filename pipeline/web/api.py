@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from pipeline.errors import UsageError
 from pipeline.web import services
 from pipeline.web.engine import Engine
 
@@ -62,3 +63,70 @@ def api_alerts(request: Request, since: str | None = None, limit: str | None = N
     n = services.parse_int("--limit", limit, None)
     with engine_of(request).reading() as engine:
         return services.alerts(engine, since, n)
+
+
+@router.post("/batch", summary="dualuse batch --format json")
+async def api_batch(request: Request) -> list[dict[str, Any]]:
+    """Multipart with a CSV ``file`` or a ``names`` field (one per line), or a JSON body
+    ``{"names": ["Promega", {"name": "Xinjiang police", "type": "agency"}]}``."""
+    from starlette.concurrency import run_in_threadpool
+
+    from pipeline.web.actions import batch_input, json_names
+
+    data: bytes | str
+    if request.headers.get("content-type", "").startswith("application/json"):
+        data, label = json_names(await request.json()), "the JSON names"
+    else:
+        data, label = await batch_input(request)
+
+    def run() -> list[dict[str, Any]]:
+        with engine_of(request).reading() as engine:
+            return [r.to_json() for r in services.batch_rows(engine, data, label)]
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/watches", summary="dualuse watch list --json")
+def api_watches(request: Request) -> list[dict[str, Any]]:
+    with engine_of(request).reading() as engine:
+        return services.watches_json(engine)
+
+
+@router.post("/watches", status_code=201, summary="dualuse watch add")
+async def api_watch_add(request: Request) -> dict[str, Any]:
+    """JSON body: {"name", "query"?, "entity"?, "company"?: [...], "product"?, "agency"?, "region"?, "threshold"?}."""
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise UsageError("the JSON body must be an object", hint='e.g. {"name": "nso", "entity": "NSO Group"}')
+    with engine_of(request).reading() as engine:
+        return services.add_watch(engine, services.watch_from(body))
+
+
+@router.delete("/watches/{name}", summary="dualuse watch remove")
+def api_watch_remove(request: Request, name: str) -> dict[str, Any]:
+    with engine_of(request).reading() as engine:
+        return services.remove_watch(engine, name)
+
+
+@router.post("/ingest", status_code=202, summary="dualuse ingest, as a background job")
+async def api_ingest(request: Request) -> dict[str, Any]:
+    """JSON ``{"urls": [...]}``, or multipart with ``urls`` (one per line) and ``files``. Returns the
+    job; poll ``GET /api/ingest/{job}`` until ``state`` is done or failed. ``report`` is the
+    ``dualuse ingest --json`` report of the sources handled so far."""
+    from pipeline.web.actions import submit_job
+
+    return await submit_job(request)
+
+
+@router.get("/ingest", summary="recent ingest jobs")
+def api_jobs(request: Request) -> list[dict[str, Any]]:
+    return [j.to_json() for j in engine_of(request).jobs.recent()]
+
+
+@router.get("/ingest/{job_id}", summary="an ingest job's progress and report")
+def api_job(request: Request, job_id: str) -> dict[str, Any]:
+    job = engine_of(request).jobs.get(job_id)
+    if job is None:
+        raise services.NotFoundError(f"no ingest job '{job_id}' in this server's memory",
+                                     hint="jobs are kept until the server restarts")
+    return job.to_json()

@@ -18,13 +18,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.errors import DualuseError, EmptyStoreError, StoreError, UsageError
 from pipeline.settings import Settings
-from pipeline.web import api, pages
+from pipeline.web import actions, api, pages
 from pipeline.web.engine import Engine
 from pipeline.web.security import LOOPBACK_NAMES, TOKEN_ENV, guard
 from pipeline.web.services import NotFoundError
+from pipeline.web.uploads import LengthRequiredError, TooLargeError
+from pipeline.writer import BusyError
 
 if TYPE_CHECKING:
     from pipeline.ingest import Pipeline
@@ -35,6 +38,12 @@ log = logging.getLogger("dualuse.web")
 def status_for(exc: DualuseError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, TooLargeError):
+        return 413
+    if isinstance(exc, LengthRequiredError):
+        return 411
+    if isinstance(exc, BusyError):
+        return 503
     if isinstance(exc, UsageError):
         return 400
     if isinstance(exc, EmptyStoreError | StoreError):
@@ -49,6 +58,26 @@ def error_response(request: Request, status: int, message: str) -> Response:
     html = pages.env.get_template("error.html.j2").render(status=status, message=message,
                                                           request_path=request.url.path)
     return HTMLResponse(html, status_code=status)
+
+
+class HeadAsGet:
+    """Answer HEAD as GET without the body (RFC 9110: a server that answers GET answers HEAD);
+    FastAPI's routes are GET-only. Headers, Content-Length included, are the GET's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
 
 
 def create_app(settings: Settings, *, pipeline: Pipeline | None = None, token: str | None = None,
@@ -90,5 +119,7 @@ def create_app(settings: Settings, *, pipeline: Pipeline | None = None, token: s
     app.middleware("http")(guard(token, (*LOOPBACK_NAMES, *hosts), error_response))
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(actions.router)
+    app.add_middleware(HeadAsGet)
 
     return app

@@ -129,6 +129,18 @@ class Engine:
         self.store = Store(settings.db_path)
         self.index = FreshIndex(settings.chroma_path)
         self.lock = threading.RLock()
+        from pipeline.web.jobs import Jobs
+
+        self.jobs = Jobs(settings, self._make_pipeline)
+
+    def _make_pipeline(self) -> Pipeline:
+        """The add-coverage worker's components: models of its own (spaCy pipelines are not shared
+        between threads), or the injected pipeline's (tests, which load the models once)."""
+        from pipeline.ingest import Pipeline
+
+        if self._pipeline is not None:
+            return Pipeline(self.settings, tagger=self._pipeline.tagger, embedder=self._pipeline.embedder)
+        return Pipeline(self.settings)
 
     @property
     def tagger(self) -> Tagger:
@@ -165,5 +177,6 @@ class Engine:
             yield self
 
     def close(self) -> None:
+        self.jobs.close()
         with self.lock:
             self.store.close()

@@ -7,11 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pipeline.batch import BatchRow, evidence, read_names
 from pipeline.dossier import Dossier, build_dossier, resolve_company
 from pipeline.errors import DualuseError, UsageError
 from pipeline.records import ENTITY_TYPES, OTHER_ORG_TYPES
 from pipeline.search import MAX_LIMIT, Hit, SearchQuery, by_document, check_date
 from pipeline.search import search as run_search
+from pipeline.watch import Watch, load_watches
 from pipeline.web.engine import Engine
 
 ENTITY_LABELS = (*ENTITY_TYPES, *OTHER_ORG_TYPES)
@@ -126,3 +128,51 @@ def entity_ids(engine: Engine, etype: str, name: str) -> tuple[str, str, list[st
         raise NotFoundError(f"no {etype} named '{' '.join(name.split())}' in the store", hint=hint)
     eid, canonical = matches[0]
     return eid, canonical, engine.store.with_descendants([eid])
+
+
+# -- batch search, watches ------------------------------------------------------------------------
+
+
+def batch_rows(engine: Engine, data: bytes | str, label: str) -> list[BatchRow]:
+    """``dualuse batch``: the evidence for each name of a CSV (bytes) or pasted list (text)."""
+    return evidence(engine.store, engine.kb, read_names(data, label))
+
+
+def watches_json(engine: Engine) -> list[dict[str, Any]]:
+    """``dualuse watch list --json``."""
+    return [w.to_json() for w in load_watches(engine.settings.watches_path)]
+
+
+def watch_from(fields: dict[str, Any]) -> Watch:
+    """A watch from form fields or a JSON object: name, query, entity, company/product/agency/region
+    (a string, comma-separated, or a list), threshold."""
+    def names(value: Any) -> tuple[str, ...]:
+        items = value if isinstance(value, list) else str(value or "").split(",")
+        return tuple(" ".join(str(v).split()) for v in items if str(v).strip())
+
+    threshold = fields.get("threshold")
+    if threshold in (None, ""):
+        level = None
+    else:
+        try:
+            level = float(threshold)
+        except (TypeError, ValueError):
+            raise UsageError(f"threshold '{threshold}' is not a number", hint="a cosine between 0 and 1, e.g. 0.5") \
+                from None
+    return Watch(" ".join(str(fields.get("name") or "").split()), str(fields.get("query") or "") or None,
+                 str(fields.get("entity") or "") or None, {t: names(fields.get(t)) for t in FILTERS}, level)
+
+
+def add_watch(engine: Engine, watch: Watch) -> dict[str, Any]:
+    from pipeline.watch import add_watch as add
+
+    return add(engine.settings.watches_path, watch).to_json()
+
+
+def remove_watch(engine: Engine, name: str) -> dict[str, Any]:
+    from pipeline.watch import remove_watch as remove
+
+    try:
+        return remove(engine.settings.watches_path, name).to_json()
+    except UsageError as exc:
+        raise NotFoundError(exc.message, hint=exc.hint) from None
