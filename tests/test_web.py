@@ -265,7 +265,7 @@ def test_cross_site_writes_and_foreign_hosts_refused(web) -> None:
     assert web.post("/api/search", headers={"Origin": BASE}).status_code == 405  # same origin: just no such POST
     assert_error(web.get("/", headers={"Host": "rebound.evil.example"}), 400, "not served here")
     headers = web.get("/").headers
-    assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
+    assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "same-origin"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert "default-src 'self'" in headers["content-security-policy"]
 

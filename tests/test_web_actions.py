@@ -173,7 +173,15 @@ def test_cross_site_forms_change_nothing(own) -> None:
     assert_error(client.post("/ingest", data={"urls": "https://example.org/a"}, headers=evil), 403, "cross-site")
     assert_error(client.post("/api/ingest", json={"urls": ["https://example.org/a"]},
                              headers={"Sec-Fetch-Site": "cross-site"}), 403, "cross-site")
+    assert_error(client.post("/watches", data={"name": "x", "query": "y"}, headers={"Origin": "null"}), 403,
+                 "cross-site")  # no Fetch Metadata: an opaque origin is not ours
+    assert_error(client.post("/watches", data={"name": "x", "query": "y"}, headers={"Sec-Fetch-Site": "same-site"}),
+                 403, "cross-site")  # a sibling subdomain is another site's page
     assert client.get("/api/watches").json() == [] and client.get("/api/ingest").json() == []
+    # a browser's own form: Fetch Metadata says same-origin (Origin may be "null" under strict policies)
+    ok = client.post("/watches", data={"name": "x", "query": "y"},
+                     headers={"Sec-Fetch-Site": "same-origin", "Origin": "null"}, follow_redirects=False)
+    assert ok.status_code == 303
 
 
 # -- add coverage ---------------------------------------------------------------------------------

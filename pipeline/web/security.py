@@ -6,10 +6,11 @@
 * **Host**: without a token only loopback host names are answered (a DNS-rebinding page cannot
   read a local instance through a name of its own).
 * **Cross-site writes**: any method other than GET/HEAD/OPTIONS from another site (Sec-Fetch-Site
-  cross-site/same-site, or an Origin that is not this host) is refused, so a form on another page
+  cross-site/same-site; without it, an Origin that is not this host) is refused, so a form on another page
   cannot act through a logged-in browser. GETs never change state.
 * **Headers**: Content-Security-Policy (no scripts at all, styles from this origin; the dossier page
-  alone allows its own inline stylesheet and data: pictures), nosniff, no referrer, no framing.
+  alone allows its own inline stylesheet and data: pictures), nosniff, no referrer to other sites,
+  no framing.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def host_name(host_header: str) -> str:
 
 def cross_site(request: Request) -> bool:
     fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        return True
+    if fetch_site is not None:  # the browser's own word (Fetch Metadata), which pages cannot forge
+        return fetch_site not in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is not None:
         if origin == "null":
@@ -103,7 +104,9 @@ def guard(token: str | None, hosts: Iterable[str], deny: Deny) -> Callable[[Requ
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CSP)
         headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: outlets never learn what was searched, and a form post
+        # still carries its real Origin (under no-referrer browsers send "Origin: null")
+        headers["Referrer-Policy"] = "same-origin"
         headers["X-Frame-Options"] = "DENY"
         headers.setdefault("Cache-Control", "no-store")
         return response
