@@ -220,11 +220,49 @@ def cached_embeddings(embedder: Any, texts: list[str], log: Callable[[str], None
     return np.asarray(vectors, dtype=np.float32)
 
 
+SELECTIVE_VENDOR = "Bench Selective Vendor"
+"""A company tagged on 0.1% of the bench's claims (the selective-filter case)."""
+
+
+def build_search_home(scratch: Settings, texts: list[str], vectors: np.ndarray) -> tuple[Any, Any]:
+    """A data home holding ``texts`` as claims (50 per document, dated 2010-2024) with their
+    embeddings, FTS rows and vector index; 0.1% of claims name ``SELECTIVE_VENDOR``. Returns the open
+    (Store, VectorIndex)."""
+    from pipeline.index import VectorIndex, sync
+    from pipeline.store import Store
+
+    store = Store(scratch.db_path)
+    index = VectorIndex(scratch.chroma_path)
+    selective = "company:bench-selective-vendor"
+    with store.transaction() as c:
+        c.execute("INSERT INTO entities(entity_id, type, canonical) VALUES (?, 'company', ?)",
+                  (selective, SELECTIVE_VENDOR))
+        per_doc = 50
+        for d in range(0, len(texts), per_doc):
+            doc_id = f"bench{d:08d}"
+            c.execute(
+                """INSERT INTO documents(doc_id, source, locator, kind, text, content_sha256, raw_sha256,
+                       pipeline_version, ingested_at, updated_at, published)
+                   VALUES (?, ?, ?, 'text', '', '', '', 'bench', '', '', ?)""",
+                (doc_id, f"bench/{doc_id}.txt", doc_id, f"20{10 + d % 15:02d}-01-01"),
+            )
+            for k, (text, vec) in enumerate(zip(texts[d:d + per_doc], vectors[d:d + per_doc], strict=True)):
+                cid = f"{doc_id}-{k:03d}"
+                c.execute(
+                    """INSERT INTO claims(claim_id, doc_id, seq, text, start, end, context_start, context_end,
+                           embedding, indexed) VALUES (?, ?, ?, ?, 0, 0, 0, 0, ?, 0)""",
+                    (cid, doc_id, k, text, vec.tobytes()),
+                )
+                c.execute("INSERT INTO claims_fts(claim_id, text) VALUES (?, ?)", (cid, text))
+                if (d + k) % 1000 == 0:  # 0.1% of claims name the selective vendor
+                    c.execute("INSERT INTO claim_entities(claim_id, entity_id) VALUES (?, ?)", (cid, selective))
+    sync(store, index)
+    return store, index
+
+
 def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callable[[str], None]) -> dict[str, Any]:
     from pipeline.embed import Embedder
-    from pipeline.index import VectorIndex, sync
     from pipeline.search import SearchQuery, search
-    from pipeline.store import Store
     from pipeline.tag import Tagger
 
     embedder = Embedder(settings)
@@ -235,34 +273,9 @@ def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callabl
     embed_s = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="dualuse-bench-search-") as tmp:
         scratch = replace(settings, home=Path(tmp))
-        store = Store(scratch.db_path)
-        index = VectorIndex(scratch.chroma_path)
         log(f"bench: building a {len(texts)}-claim index")
         t0 = time.perf_counter()
-        selective = "company:bench-selective-vendor"
-        with store.transaction() as c:
-            c.execute("INSERT INTO entities(entity_id, type, canonical) VALUES (?, 'company', ?)",
-                      (selective, "Bench Selective Vendor"))
-            per_doc = 50
-            for d in range(0, len(texts), per_doc):
-                doc_id = f"bench{d:08d}"
-                c.execute(
-                    """INSERT INTO documents(doc_id, source, locator, kind, text, content_sha256, raw_sha256,
-                           pipeline_version, ingested_at, updated_at, published)
-                       VALUES (?, ?, ?, 'text', '', '', '', 'bench', '', '', ?)""",
-                    (doc_id, f"bench/{doc_id}.txt", doc_id, f"20{10 + d % 15:02d}-01-01"),
-                )
-                for k, (text, vec) in enumerate(zip(texts[d:d + per_doc], vectors[d:d + per_doc], strict=True)):
-                    cid = f"{doc_id}-{k:03d}"
-                    c.execute(
-                        """INSERT INTO claims(claim_id, doc_id, seq, text, start, end, context_start, context_end,
-                               embedding, indexed) VALUES (?, ?, ?, ?, 0, 0, 0, 0, ?, 0)""",
-                        (cid, doc_id, k, text, vec.tobytes()),
-                    )
-                    c.execute("INSERT INTO claims_fts(claim_id, text) VALUES (?, ?)", (cid, text))
-                    if (d + k) % 1000 == 0:  # 0.1% of claims name the selective vendor
-                        c.execute("INSERT INTO claim_entities(claim_id, entity_id) VALUES (?, ?)", (cid, selective))
-        sync(store, index)
+        store, index = build_search_home(scratch, texts, vectors)
         build_s = time.perf_counter() - t0
         embedder.embed_query("warm up")
         tagger = Tagger(settings)
@@ -282,7 +295,7 @@ def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callabl
                     "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2)}
 
         unfiltered = latencies({})
-        filtered = latencies({"company": ("Bench Selective Vendor",)})
+        filtered = latencies({"company": (SELECTIVE_VENDOR,)})
         dense_only = latencies({}, "dense")
         keyword_only = latencies({}, "keyword")
         recall = _recall_at_10(texts, vectors, index, embedder, queries)
@@ -377,6 +390,10 @@ def run_bench(settings: Settings, *, n_claims: int, n_docs: int, n_queries: int,
         result["stages"] = bench_stages(settings, n_docs, log)
     if "search" in parts:
         result["search"] = bench_search(settings, n_claims, n_queries, log)
+    if "web" in parts:
+        from pipeline.bench_web import bench_web
+
+        result["web"] = bench_web(settings, n_claims, n_queries, log)
     if "crawl" in parts:
         from pipeline.bench_crawl import bench_crawl
 

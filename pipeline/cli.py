@@ -457,7 +457,7 @@ def doctor(ctx: click.Context) -> None:
               help="Claims about one company in the dossier timing (0 to skip).")
 @click.option("--crawl", "crawl_shape", nargs=3, type=(int, int, float), default=(10, 100, 1.0), show_default=True,
               help="Crawl bench: HOSTS PAGES-PER-HOST DELAY-SECONDS (local servers on 127.0.0.1).")
-@click.option("--only", type=click.Choice(["stages", "search", "dossier", "crawl"]), multiple=True,
+@click.option("--only", type=click.Choice(["stages", "search", "dossier", "crawl", "web"]), multiple=True,
               help="Run only these parts (repeatable); default: all.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -468,7 +468,7 @@ def bench(ctx: click.Context, n_claims: int, n_docs: int, n_queries: int, skip_c
 
     result = run_bench(_settings(ctx), n_claims=n_claims, n_docs=n_docs, n_queries=n_queries,
                        cold=not skip_cold and not only, memory_docs=memory_docs, dossier_claims=dossier_claims,
-                       parts=only or ("stages", "search", "dossier", "crawl"), crawl=crawl_shape,
+                       parts=only or ("stages", "search", "dossier", "crawl", "web"), crawl=crawl_shape,
                        log=lambda msg: click.echo(msg, err=True))
     click.echo(json.dumps(result, indent=None if as_json else 2))
 

@@ -223,6 +223,14 @@ def entity_feedback(store: Store, scored: list[tuple[str, float]], settings: Set
 
 def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embedder,
            settings: Settings, tagger: Tagger | None = None) -> list[Hit]:
+    return search_with_pool(query, store, index, embedder, settings, tagger)[0]
+
+
+def search_with_pool(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embedder,
+                     settings: Settings, tagger: Tagger | None = None, pool_size: int = 0,
+                     ) -> tuple[list[Hit], list[str]]:
+    """``search``, plus the ids of the first ``pool_size`` claims of the same final ranking (before
+    copies are grouped): what the web page counts its facets over, at no second search's cost."""
     query = query.validated()
     if not query.mode:
         query = replace(query, mode=settings.search_mode)
@@ -237,7 +245,7 @@ def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embed
     candidates = store.filter_claims(groups, query.since, query.until, query.sources) \
         if (groups or query.since or query.until or query.sources) else None
     if candidates is not None and not candidates:
-        return []
+        return [], []
     pool = max(query.limit, settings.fusion_pool) if query.mode == "hybrid" else query.limit
     named = query_entities(query.text, store, tagger) if tagger is not None and query.mode == "hybrid" else []
     described = described_companies(query.text, store, tagger.kb, settings.describe_max,
@@ -274,9 +282,10 @@ def search(query: SearchQuery, store: Store, index: VectorIndex, embedder: Embed
     entries = group_copies(store, scored, query.limit, settings)
     rows = store.claim_rows([cid for cid, _, members in entries for cid in (cid, *members)])
     words = keyword_terms(query.text)
-    return [Hit(rows[cid], score, highlight_spans(rows[cid].text, rows[cid].start, words),
+    hits = [Hit(rows[cid], score, highlight_spans(rows[cid].text, rows[cid].start, words),
                 tuple(rows[m] for m in members if m in rows))
             for cid, score, members in entries if cid in rows]
+    return hits, [cid for cid, _ in scored[:pool_size]]
 
 
 def group_copies(store: Store, scored: list[tuple[str, float]], limit: int,

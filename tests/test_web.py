@@ -172,6 +172,20 @@ def test_search_page_highlights_facets_and_links(web) -> None:
     assert filtered.text.count('class="hit"') == len(api["hits"]) > 0
 
 
+def test_facet_counts_are_bounded_by_what_the_filter_finds(web) -> None:
+    """A facet "X (n)" counts claims tagged X among the ranking's top claims: the search filtered on
+    X, taken as deep, finds at least n claims (copies included)."""
+    r = web.get("/search", params={"q": "DNA sequencers police"})
+    facets = re.findall(r'<a href="/search\?[^"]*?&amp;company=[^"]+">([^<]+)</a> <span class="n">\((\d+)\)', r.text)
+    assert len(facets) >= 2, r.text
+    for company, n in facets[:4]:
+        company = html.unescape(company)
+        hits = web.get("/api/search", params={"q": "DNA sequencers police", "company": company,
+                                              "limit": 200}).json()["hits"]
+        found = sum(1 + len(h["also_reported_by"]) for h in hits)
+        assert 0 < int(n) <= found, (company, n, found)
+
+
 def test_search_page_pages_through_results(web) -> None:
     first = web.get("/search", params={"q": "DNA", "limit": 3})
     second = web.get("/search", params={"q": "DNA", "limit": 3, "offset": 3})

@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from pipeline.dossier_render import render
 from pipeline.search import MAX_LIMIT, Hit
+from pipeline.store import ClaimRow
 from pipeline.web import services
 from pipeline.web.api import engine_of
 from pipeline.web.security import COOKIE, CSP_DOSSIER, cookie_value
@@ -28,7 +29,8 @@ from pipeline.web.security import COOKIE, CSP_DOSSIER, cookie_value
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 FACET_POOL = 200
-"""Hits the facet counts are taken from (the top of the same search, filters included)."""
+"""Claims the facet counts are taken from: the top of the same ranking, filters included (hybrid
+ranks at most the dense and the keyword candidates, 100 each by default)."""
 DOWNLOADS = {"html": "text/html", "md": "text/markdown", "json": "application/json", "csv": "text/csv"}
 FACET_TYPES = ("company", "product", "agency", "region")
 
@@ -173,19 +175,19 @@ def hit_view(hit: Hit) -> dict[str, Any]:
     return data
 
 
-def facet_counts(hits: list[Hit], view: SearchView) -> dict[str, list[tuple[str, int, str]]]:
-    """Per facet: (value, hits with it, URL adding it as a filter), most frequent first."""
+def facet_counts(rows: list[ClaimRow], view: SearchView) -> dict[str, list[tuple[str, int, str]]]:
+    """Per facet: (value, claims with it, URL adding it as a filter), most frequent first."""
     out: dict[str, list[tuple[str, int, str]]] = {}
     for etype in FACET_TYPES:
-        counter = Counter(name for h in hits for name in set(h.row.entities.get(etype, [])))
+        counter = Counter(name for r in rows for name in set(r.entities.get(etype, [])))
         out[etype] = [(v, n, view.add(etype, v)) for v, n in counter.most_common(12)]
     sources: Counter[str] = Counter()
-    for h in hits:
-        key = (urlsplit(h.row.url).hostname or "").removeprefix("www.") if h.row.url else h.row.source
-        sources[key or h.row.source] += 1
+    for r in rows:
+        key = (urlsplit(r.url).hostname or "").removeprefix("www.") if r.url else r.source
+        sources[key or r.source] += 1
     out["source"] = [(v if "/" not in v else Path(v).name, n, view.add("source", v))  # a path: its file name
                      for v, n in sources.most_common(12)]
-    years = Counter(h.row.published[:4] for h in hits if h.row.published)
+    years = Counter(r.published[:4] for r in rows if r.published)
     out["year"] = [(y, n, view.url(since=f"{y}-01-01", until=f"{y}-12-31", offset=0))
                    for y, n in sorted(years.items(), reverse=True)]
     return out
@@ -200,8 +202,7 @@ def search_page(request: Request) -> HTMLResponse:
     services.page_window(view.offset, view.limit)
     q = view.params(view.offset + view.limit).query()
     with engine_of(request).reading() as engine:
-        hits = services.search_hits(engine, q)
-        pool = hits if q.limit >= FACET_POOL else services.search_hits(engine, view.params(FACET_POOL).query())
+        hits, pool = services.search_page_hits(engine, q, FACET_POOL)
     shown = hits[view.offset:]
     active = [(k, v, view.remove(k, v)) for k in (*FACET_TYPES, "source") for v in
               (view.sources if k == "source" else view.filters[k])]

@@ -11,8 +11,9 @@ from pipeline.batch import BatchRow, evidence, read_names
 from pipeline.dossier import Dossier, build_dossier, resolve_company
 from pipeline.errors import DualuseError, UsageError
 from pipeline.records import ENTITY_TYPES, OTHER_ORG_TYPES
-from pipeline.search import MAX_LIMIT, Hit, SearchQuery, by_document, check_date
+from pipeline.search import MAX_LIMIT, Hit, SearchQuery, by_document, check_date, search_with_pool
 from pipeline.search import search as run_search
+from pipeline.store import ClaimRow
 from pipeline.watch import Watch, load_watches
 from pipeline.web.engine import Engine
 
@@ -58,6 +59,14 @@ class SearchParams:
 
 def search_hits(engine: Engine, q: SearchQuery) -> list[Hit]:
     return run_search(q, engine.store, engine.index, engine.embedder, engine.settings, engine.tagger)
+
+
+def search_page_hits(engine: Engine, q: SearchQuery, pool_size: int) -> tuple[list[Hit], list[ClaimRow]]:
+    """The hits, and the stored rows of the top ``pool_size`` claims of the same ranking (facets)."""
+    hits, pool = search_with_pool(q, engine.store, engine.index, engine.embedder, engine.settings, engine.tagger,
+                                  pool_size)
+    rows = engine.store.claim_rows(pool)
+    return hits, [rows[cid] for cid in pool if cid in rows]
 
 
 def search_json(engine: Engine, params: SearchParams) -> dict[str, Any]:
