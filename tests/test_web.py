@@ -96,7 +96,11 @@ def test_api_dossier_validates_against_the_schema(web) -> None:
 def test_openapi_lists_the_api(web) -> None:
     paths = web.get("/api/openapi.json").json()["paths"]
     assert {"/api/search", "/api/claims/{claim_id}", "/api/entities", "/api/dossier/{name}",
-            "/api/alerts"} <= set(paths)
+            "/api/alerts", "/api/batch", "/api/watches", "/api/watches/{name}", "/api/ingest",
+            "/api/ingest/{job_id}"} <= set(paths)
+    assert {"get", "post"} <= set(paths["/api/watches"]) and "delete" in paths["/api/watches/{name}"]
+    assert "post" in paths["/api/ingest"] and "post" in paths["/api/batch"]
+    assert not [p for p in paths if not p.startswith("/api/")]  # pages are not part of the API
     assert web.get("/docs").status_code == 404  # Swagger UI would load scripts from a CDN
 
 
@@ -209,6 +213,15 @@ def test_claim_entity_and_dossier_pages(web) -> None:
     assert e.status_code == 200
     assert '<h1 id="entity-name">Thermo Fisher Scientific</h1>' in e.text
     assert 'id="chain-summary"' in e.text and 'id="latest"' in e.text and "Applied Biosystems" in e.text
+    # the timeline: claims per publication year, adding up to the entity's claims, each year a search
+    years = re.findall(r'<tr><td>(?:<a href="([^"]+)">)?(\d{4}|undated)(?:</a>)?</td><td>(\d+)</td>', e.text)
+    claims = int(re.search(r'id="claim-count">(\d+)<', e.text).group(1))
+    assert years and sum(int(n) for _, _, n in years) == claims
+    url, year, n = next(y for y in years if y[0])
+    found = web.get("/api/search", params={"q": "Thermo Fisher Scientific", "company": "Thermo Fisher Scientific",
+                                           "since": f"{year}-01-01", "until": f"{year}-12-31", "limit": 1000}).json()
+    assert sum(1 + len(h["also_reported_by"]) for h in found["hits"]) == int(n)
+    assert html.unescape(url).startswith("/search?q=Thermo+Fisher+Scientific&company=Thermo+Fisher+Scientific&since=")
 
     d = web.get("/dossier/Thermo Fisher")
     assert d.status_code == 200 and 'id="web-nav"' in d.text and 'id="chain"' in d.text

@@ -247,7 +247,20 @@ def entity_page(request: Request, etype: str, name: str) -> HTMLResponse:
     latest = [{"claim_id": r.claim_id, "text": r.text, "title": r.title, "source": r.source,
                "published": r.published, "link": safe_url(r.url), "stance": r.stance} for r in rows[:20]]
     return page(request, "entity.html.j2", etype=etype, canonical=canonical, aliases=aliases, listing=listing,
-                claims=len(claim_ids), chain=chain, latest=latest)
+                claims=len(claim_ids), chain=chain, latest=latest, timeline=timeline(rows, etype, canonical))
+
+
+def timeline(rows: list[ClaimRow], etype: str, canonical: str) -> list[tuple[str, int, str | None]]:
+    """(year, claims published that year, URL of those claims) oldest first; undated claims last."""
+    years = Counter((r.published or "")[:4] for r in rows)
+    out: list[tuple[str, int, str | None]] = []
+    for year in sorted(y for y in years if y):
+        url = "/search?" + urlencode({"q": canonical, etype: canonical, "since": f"{year}-01-01",
+                                      "until": f"{year}-12-31"})
+        out.append((year, years[year], url))
+    if years.get(""):
+        out.append(("undated", years[""], None))
+    return out
 
 
 # -- dossiers -------------------------------------------------------------------------------------
