@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.batch import MAX_BYTES as BATCH_MAX_BYTES
-from pipeline.batch import BatchRow, to_csv
+from pipeline.batch import STATUSES, BatchRow, to_csv
 from pipeline.errors import UsageError
 from pipeline.web import services
 from pipeline.web.api import engine_of
@@ -89,17 +89,20 @@ def batch_page(request: Request) -> HTMLResponse:
     return page(request, "batch.html.j2", rows=None, max_bytes=BATCH_MAX_BYTES)
 
 
-@router.post("/batch", response_class=HTMLResponse)
-async def batch_results(request: Request) -> HTMLResponse:
-    data, label = await batch_input(request)
-
+async def run_batch(request: Request, data: bytes | str, label: str) -> list[BatchRow]:
+    """``services.batch_rows`` off the event loop."""
     def run() -> list[BatchRow]:
         with engine_of(request).reading() as engine:
             return services.batch_rows(engine, data, label)
 
-    rows = await run_in_threadpool(run)
-    counts = {status: sum(1 for r in rows if r.status == status) for status in ("found", "no evidence",
-                                                                                  "ambiguous", "not found")}
+    return await run_in_threadpool(run)
+
+
+@router.post("/batch", response_class=HTMLResponse)
+async def batch_results(request: Request) -> HTMLResponse:
+    data, label = await batch_input(request)
+    rows = await run_batch(request, data, label)
+    counts = {status: sum(1 for r in rows if r.status == status) for status in STATUSES}
     return page(request, "batch.html.j2", rows=[row_view(r) for r in rows], counts=counts, label=label,
                 names_csv=names_csv(rows), max_bytes=BATCH_MAX_BYTES)
 
@@ -107,12 +110,7 @@ async def batch_results(request: Request) -> HTMLResponse:
 @router.post("/batch.csv")
 async def batch_download(request: Request) -> Response:
     data, label = await batch_input(request)
-
-    def run() -> list[BatchRow]:
-        with engine_of(request).reading() as engine:
-            return services.batch_rows(engine, data, label)
-
-    rows = await run_in_threadpool(run)
+    rows = await run_batch(request, data, label)
     return Response(to_csv(rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="dualuse-batch.csv"'})
 

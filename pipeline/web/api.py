@@ -69,21 +69,14 @@ def api_alerts(request: Request, since: str | None = None, limit: str | None = N
 async def api_batch(request: Request) -> list[dict[str, Any]]:
     """Multipart with a CSV ``file`` or a ``names`` field (one per line), or a JSON body
     ``{"names": ["Promega", {"name": "Xinjiang police", "type": "agency"}]}``."""
-    from starlette.concurrency import run_in_threadpool
-
-    from pipeline.web.actions import batch_input, json_names
+    from pipeline.web.actions import batch_input, json_names, run_batch
 
     data: bytes | str
     if request.headers.get("content-type", "").startswith("application/json"):
         data, label = json_names(await request.json()), "the JSON names"
     else:
         data, label = await batch_input(request)
-
-    def run() -> list[dict[str, Any]]:
-        with engine_of(request).reading() as engine:
-            return [r.to_json() for r in services.batch_rows(engine, data, label)]
-
-    return await run_in_threadpool(run)
+    return [r.to_json() for r in await run_batch(request, data, label)]
 
 
 @router.get("/watches", summary="dualuse watch list --json")
