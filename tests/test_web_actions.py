@@ -238,6 +238,9 @@ def test_add_coverage_uploads_and_urls_with_progress_and_alerts(own) -> None:
     job2 = wait_for(client, again.json()["job"])
     upload_source = next(s["source"] for s in report["sources"] if job["labels"][s["source"]] == "report.txt")
     assert job2["report"]["unchanged"] == 1 and job2["report"]["sources"][0]["source"] == upload_source
+    renamed = client.post("/api/ingest", files=[("files", ("same-bytes-new-name.txt", upload[1], "text/plain"))])
+    job3 = wait_for(client, renamed.json()["job"])
+    assert job3["report"]["unchanged"] == 1 and job3["report"]["sources"][0]["source"] == upload_source
     assert client.get("/api/entities").json() == documents
     assert len(client.get("/api/alerts").json()) == 2
 

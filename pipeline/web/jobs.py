@@ -1,8 +1,8 @@
 """Add coverage from the browser or the API: ingest jobs run one at a time in a worker thread.
 
 A job is a list of http(s) URLs and uploaded files. Uploads are kept under ``<home>/uploads/<first
-16 hex of their SHA-256>/<cleaned file name>``, so the same file uploaded twice is the same source
-(ingest is an idempotent upsert) and the stored copy is what the evidence cites. Local paths are
+16 hex of their SHA-256>/<cleaned file name>``, so the same bytes uploaded twice, under any name, are
+the same source (ingest is an idempotent upsert) and the stored copy is what the evidence cites. Local paths are
 never taken from a request: a web user must not make the server read its own files.
 
 The worker holds the data home's write lock (``pipeline.writer``) for the whole job, so a crawl or
@@ -113,11 +113,13 @@ def save_upload(settings: Settings, filename: str, data: bytes) -> Path:
         raise UsageError(f"'{name}' is {len(data):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
     folder = settings.home / "uploads" / hashlib.sha256(data).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
+    kept = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if kept:  # the same bytes under another name: the source already stored, not a second document
+        return kept[0]
     path = folder / name
-    if not path.exists():
-        from pipeline.files import atomic_write
+    from pipeline.files import atomic_write
 
-        atomic_write(path, data)
+    atomic_write(path, data)
     return path
 
 
