@@ -27,6 +27,7 @@ from pipeline.describe import described_companies
 from pipeline.embed import Embedder
 from pipeline.errors import EmptyStoreError, UsageError
 from pipeline.index import VectorIndex
+from pipeline.intent import wanted_stances
 from pipeline.records import ENTITY_TYPES
 from pipeline.settings import Settings
 from pipeline.store import ClaimRow, Store
@@ -204,6 +205,14 @@ def boost_entities(store: Store, scored: list[tuple[str, float]], groups: list[l
     return sorted(boosted, key=lambda item: -item[1])
 
 
+def boost_stances(store: Store, scored: list[tuple[str, float]], wanted: set[str],
+                  boost: float) -> list[tuple[str, float]]:
+    """Add ``boost`` to claims whose stance the query asks for (``pipeline.intent``)."""
+    stances = store.claim_stances([cid for cid, _ in scored])
+    boosted = [(cid, score + (boost if stances.get(cid) in wanted else 0.0)) for cid, score in scored]
+    return sorted(boosted, key=lambda item: -item[1])
+
+
 def entity_feedback(store: Store, scored: list[tuple[str, float]], settings: Settings) -> list[tuple[str, float]]:
     """Pseudo-relevance feedback on entities: a company, product or agency tagged in several of the
     top claims is probably what a descriptive query ("the Wisconsin DNA-testing company") is about,
@@ -277,6 +286,10 @@ def search_with_pool(query: SearchQuery, store: Store, index: VectorIndex, embed
     if described:
         scored = boost_entities(store, scored, [ids for _, ids in described],
                                 settings.describe_boost / (settings.rrf_k + 1))
+    if query.mode == "hybrid" and settings.stance_boost:
+        speakers = tuple(name for name, ids in named if any(i.startswith("company:") for i in ids))
+        if wanted := wanted_stances(query.text, speakers):
+            scored = boost_stances(store, scored, wanted, settings.stance_boost / (settings.rrf_k + 1))
     if query.mode == "hybrid" and settings.feedback_boost and not named:
         scored = entity_feedback(store, scored, settings)
     entries = group_copies(store, scored, query.limit, settings)

@@ -167,6 +167,11 @@ class Settings:
     describe_max: int = 2
     """A description that fits more companies in the store than this is not used."""
 
+    stance_boost: float = 1.0
+    """A query asking what a kind of speaker said ("how did the company respond", "what did officials
+    say", "what did the NGO allege"; ``pipeline/intent.py``): top-rank votes for claims of that
+    stance. 0 turns it off."""
+
     feedback_boost: float = 1.0
     """Entity feedback (hybrid mode, queries that name no entity): a company, product or agency tagged
     in at least ``feedback_min`` of the top ``feedback_depth`` claims gains this many top-rank votes

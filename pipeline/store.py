@@ -510,6 +510,10 @@ class Store:
             out.setdefault(r[0], []).append(r[1])
         return out
 
+    def claim_stances(self, claim_ids: Sequence[str]) -> dict[str, str | None]:
+        return {r[0]: r[1] for r in self.rows_in("SELECT claim_id, stance FROM claims WHERE claim_id IN ({ids})",
+                                                  claim_ids)}
+
     def evidence_counts(self, entity_ids: Sequence[str]) -> dict[str, Any]:
         """Claims tagged with any of ``entity_ids``: how many, in how many documents and independent
         sources (syndication groups counted once), and the first and last publication dates."""

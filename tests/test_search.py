@@ -258,3 +258,18 @@ def test_keyword_ranking_within_a_small_filtered_set(demo_store) -> None:
     assert "UFED" in texts[ranked[0][0]] or "police" in texts[ranked[0][0]].lower()
     assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
     assert keyword_within(store, [], 10, candidates) == []
+
+
+def test_a_query_asking_what_the_company_said_prefers_company_statements(demo_store) -> None:
+    from dataclasses import replace
+
+    def stances(boost: float) -> list[str | None]:
+        settings = replace(demo_store.settings, stance_boost=boost)
+        p = demo_store.pipe
+        hits = search(SearchQuery("How did the spyware maker respond to the reports about hacked journalists?", 10),
+                      p.store, p.index, p.embedder, settings, p.tagger)
+        return [h.row.stance for h in hits]
+
+    without, with_boost = stances(0.0), stances(1.0)
+    assert with_boost.count("company_statement") > without.count("company_statement")
+    assert with_boost[0] == "company_statement"
