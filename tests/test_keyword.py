@@ -218,3 +218,125 @@ def test_empty_store(tmp_path: Path) -> None:
     keyword.forget()
     assert keyword.ranking(store, folder, ["police"], 5) == []
     store.close()
+
+
+# -- search and the writers (real models, real ingest) ----------------------------------------
+
+INGESTED = [
+    "Promega sold DNA kits to police in Xinjiang last spring, procurement records show.",
+    "Thermo Fisher Scientific said it stopped selling sequencers to the bureau.",
+    "Police in the region bought forty sequencers through a local reseller.",
+]
+
+
+def keyword_search(pipe, text: str, settings=None, limit: int = 20, **kw):
+    from pipeline.search import SearchQuery, search
+
+    return search(SearchQuery(text, limit, mode="keyword", **kw), pipe.store, pipe.index, pipe.embedder,
+                  settings or pipe.settings)
+
+
+def ids_and_scores(hits) -> list[tuple[str, float]]:
+    return [(h.row.claim_id, round(h.score, 9)) for h in hits]
+
+
+def test_ingest_builds_it_and_search_ranks_exactly_as_fts5(make_pipeline, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from pipeline.ingest import ingest
+    from tests.helpers import article_text
+
+    pipe = make_pipeline()
+    for i, line in enumerate(INGESTED):
+        (tmp_path / f"{i}.txt").write_text(article_text(line), encoding="utf-8")
+    assert ingest([str(tmp_path)], pipe.settings, pipeline=pipe).ok
+    fingerprint = pipe.store.claims_fingerprint()
+    assert sorted(p.name for p in pipe.settings.keyword_path.iterdir()) == [fingerprint]
+    index = keyword.current(pipe.store, pipe.settings.keyword_path)
+    assert index is not None and len(index) == pipe.store.claim_count()
+    fts5_only = replace(pipe.settings, keyword_index=False)
+    for query in ("police bought DNA sequencers", "sequencers sequencing", "vendor's export-control rules"):
+        with_index = keyword_search(pipe, query)
+        assert with_index and ids_and_scores(with_index) == ids_and_scores(keyword_search(pipe, query, fts5_only))
+    assert ingest([str(tmp_path)], pipe.settings, pipeline=pipe).count("unchanged") == 3
+    assert keyword.current(pipe.store, pipe.settings.keyword_path) is index  # nothing changed: not rebuilt
+    # the index answers, not FTS5: with FTS5's table emptied behind its back (claims untouched) the
+    # index still finds what FTS5 no longer can
+    pipe.store.conn.execute("DELETE FROM claims_fts")
+    assert keyword_search(pipe, "sequencers") and not keyword_search(pipe, "sequencers", fts5_only)
+
+
+def test_stale_index_uses_fts5_and_finds_the_new_claim(make_pipeline, tmp_path: Path) -> None:
+    from pipeline.ingest import Pipeline, ingest
+    from tests.helpers import article_text
+
+    pipe = make_pipeline()
+    (tmp_path / "a.txt").write_text(article_text(INGESTED[0]), encoding="utf-8")
+    assert ingest([str(tmp_path / "a.txt")], pipe.settings, pipeline=pipe).ok
+    assert keyword.current(pipe.store, pipe.settings.keyword_path) is not None
+    # a writer that stored a document and was killed before rebuilding the keyword index
+    (tmp_path / "b.txt").write_text(article_text("A zeppelin delivered the sequencers to the bureau."),
+                                    encoding="utf-8")
+    other = Pipeline(pipe.settings, tagger=pipe.tagger, embedder=pipe.embedder)
+    assert other.ingest_one(str(tmp_path / "b.txt")).status == "added"
+    other.close()
+    assert keyword.current(pipe.store, pipe.settings.keyword_path) is None
+    stale = keyword_search(pipe, "zeppelin")
+    assert [h.row.text for h in stale] == ["A zeppelin delivered the sequencers to the bureau."]
+    pipe.refresh_keyword_index()
+    assert keyword.current(pipe.store, pipe.settings.keyword_path) is not None
+    assert ids_and_scores(keyword_search(pipe, "zeppelin")) == ids_and_scores(stale)
+
+
+@pytest.mark.parametrize("query", ['"', '"police', "*", "police*", "NEAR(police DNA)", "police NEAR sequencers",
+                                   "'; DROP TABLE claims; --", "text:police", "^police", "police OR", "AND",
+                                   "- police", "(police", "{text}: DNA"])
+def test_fts_syntax_in_queries_is_inert_on_both_paths(demo_store, query: str) -> None:
+    from dataclasses import replace
+
+    pipe = demo_store.pipe
+    assert keyword.current(pipe.store, demo_store.settings.keyword_path) is not None
+    claims = pipe.store.claim_count()
+    fresh = keyword_search(pipe, query)
+    fts5 = keyword_search(pipe, query, replace(demo_store.settings, keyword_index=False))
+    assert ids_and_scores(fresh) == ids_and_scores(fts5)
+    from pipeline.search import SearchQuery, search
+
+    search(SearchQuery(query, 10), pipe.store, pipe.index, pipe.embedder, demo_store.settings, pipe.tagger)
+    assert pipe.store.claim_count() == claims
+
+
+def test_filtered_search_ranks_candidates_with_the_whole_stores_statistics(demo_store) -> None:
+    from pipeline.search import keyword_terms
+
+    store = demo_store.pipe.store
+    candidates = store.filter_claims([store.resolve_entity("company", "Cellebrite")], None, None)
+    terms = keyword_terms("police bought phone extraction devices")
+    ranked = keyword.ranking(store, demo_store.settings.keyword_path, terms, 50, candidates)
+    assert ranked and {cid for cid, _ in ranked} <= set(candidates)
+    expected = fts5_ranking(store, terms, 50, candidates)
+    assert [cid for cid, _ in ranked] == [cid for cid, _ in expected]
+    assert [s for _, s in ranked] == pytest.approx([s for _, s in expected], rel=1e-9)
+    hits = keyword_search(demo_store.pipe, "police bought phone extraction devices",
+                          filters={"company": ("Cellebrite",)})
+    assert [h.row.claim_id for h in hits] == [cid for cid, _ in ranked][: len(hits)]
+
+
+def test_reindex_repairs_a_damaged_index(make_pipeline, tmp_path: Path) -> None:
+    from pipeline.ingest import ingest
+    from tests.helpers import article_text, cli
+
+    pipe = make_pipeline()
+    (tmp_path / "a.txt").write_text(article_text(INGESTED[2]), encoding="utf-8")
+    assert ingest([str(tmp_path / "a.txt")], pipe.settings, pipeline=pipe).ok
+    data = pipe.settings.keyword_path / pipe.store.claims_fingerprint() / "data.csc.index.npy"
+    data.write_bytes(data.read_bytes()[:64])
+    keyword.forget()
+    assert keyword.current(pipe.store, pipe.settings.keyword_path) is None
+    assert [h.row.text for h in keyword_search(pipe, "reseller")] == [INGESTED[2]]  # FTS5, no traceback
+    result = cli("--home", pipe.settings.home, "reindex")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"reindexed {pipe.store.claim_count()} claims"
+    keyword.forget()
+    assert keyword.current(pipe.store, pipe.settings.keyword_path) is not None
+    assert [h.row.text for h in keyword_search(pipe, "reseller")] == [INGESTED[2]]
