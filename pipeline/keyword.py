@@ -39,9 +39,9 @@ import logging
 import os
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -189,7 +189,8 @@ def publish(index: KeywordIndex, folder: Path) -> Path:
     """Write the index to a temporary folder beside its place and rename it into place
     (``folder/<fingerprint>``): readers see a whole index or none."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=folder))
+    tmp = folder / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+    tmp.mkdir()  # the data home's usual permissions (tempfile.mkdtemp's are owner-only)
     target = folder / index.fingerprint
     try:
         index.bm25.save(str(tmp), show_progress=False)

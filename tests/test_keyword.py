@@ -160,6 +160,9 @@ def test_published_atomically_and_abandoned_temporaries_pruned(small) -> None:
     assert sorted(p.name for p in folder.iterdir()) == sorted([store.claims_fingerprint(), recent.name])
     meta = json.loads((folder / store.claims_fingerprint() / keyword.META).read_text())
     assert meta["fingerprint"] == store.claims_fingerprint() and meta["claims"] == len(TEXTS)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (folder / store.claims_fingerprint()).stat().st_mode & 0o777 == 0o777 & ~umask  # not owner-only
 
 
 @pytest.mark.parametrize("damage", ["truncate-data", "flip-indices", "drop-claims", "bad-meta", "empty-meta"])
