@@ -226,8 +226,9 @@ SELECTIVE_VENDOR = "Bench Selective Vendor"
 
 def build_search_home(scratch: Settings, texts: list[str], vectors: np.ndarray) -> tuple[Any, Any]:
     """A data home holding ``texts`` as claims (50 per document, dated 2010-2024) with their
-    embeddings, FTS rows and vector index; 0.1% of claims name ``SELECTIVE_VENDOR``. Returns the open
-    (Store, VectorIndex)."""
+    embeddings, FTS rows, vector index and keyword index (as an ingest leaves them); 0.1% of claims
+    name ``SELECTIVE_VENDOR``. Returns the open (Store, VectorIndex)."""
+    from pipeline import keyword
     from pipeline.index import VectorIndex, sync
     from pipeline.store import Store
 
@@ -257,10 +258,13 @@ def build_search_home(scratch: Settings, texts: list[str], vectors: np.ndarray) 
                 if (d + k) % 1000 == 0:  # 0.1% of claims name the selective vendor
                     c.execute("INSERT INTO claim_entities(claim_id, entity_id) VALUES (?, ?)", (cid, selective))
     sync(store, index)
+    if scratch.keyword_index:
+        keyword.refresh(store, scratch.keyword_path)
     return store, index
 
 
 def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callable[[str], None]) -> dict[str, Any]:
+    from pipeline import keyword
     from pipeline.embed import Embedder
     from pipeline.search import SearchQuery, search
     from pipeline.tag import Tagger
@@ -277,34 +281,56 @@ def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callabl
         t0 = time.perf_counter()
         store, index = build_search_home(scratch, texts, vectors)
         build_s = time.perf_counter() - t0
+        # the keyword index built again, timed alone (a writer's cost at the end of an ingest at
+        # this size); then loaded as a reading process loads it (memory-mapped from the data home)
+        built, keyword_build_s = _timed(lambda: keyword.refresh(store, scratch.keyword_path, force=True))
+        assert built is not None
+        folder = scratch.keyword_path / built.fingerprint
+        keyword_disk_mb = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+        keyword_terms = len(built.vocab)
+        del built
+        keyword.forget()
         embedder.embed_query("warm up")
         tagger = Tagger(settings)
         tagger.warm_up()
+        rss_before = current_rss_mb()
+        loaded, keyword_load_s = _timed(lambda: keyword.current(store, scratch.keyword_path))
+        assert loaded is not None
+        rss_loaded = current_rss_mb()
         t0 = time.perf_counter()
         search(SearchQuery("warm up the keyword index", 10), store, index, embedder, scratch, tagger)
         first_search_s = time.perf_counter() - t0
+        fts5 = replace(scratch, keyword_index=False)  # the path a stale keyword index takes
 
-        def latencies(filters: dict[str, tuple[str, ...]], mode: str = "") -> dict[str, float]:
+        def latencies(filters: dict[str, tuple[str, ...]], mode: str = "", how: Settings = scratch) -> dict[str, float]:
             times = []
             for q in queries:
                 t = time.perf_counter()
-                search(SearchQuery(q, 10, filters, mode=mode), store, index, embedder, scratch, tagger)
+                search(SearchQuery(q, 10, filters, mode=mode), store, index, embedder, how, tagger)
                 times.append((time.perf_counter() - t) * 1000)
             times.sort()
             return {"p50_ms": round(statistics.median(times), 2),
                     "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2)}
 
+        keyword_only = latencies({}, "keyword")
+        rss_queried = current_rss_mb()
         unfiltered = latencies({})
         filtered = latencies({"company": (SELECTIVE_VENDOR,)})
         dense_only = latencies({}, "dense")
-        keyword_only = latencies({}, "keyword")
+        keyword_only_fts5 = latencies({}, "keyword", fts5)
+        unfiltered_fts5 = latencies({}, "", fts5)
         recall = _recall_at_10(texts, vectors, index, embedder, queries)
         store.close()
     return {"claims": len(texts), "news_sentences": min(n_news, len(texts)),
             "embed_or_load_seconds": round(embed_s, 1), "build_seconds": round(build_s, 1),
+            "keyword_index": {"build_seconds": round(keyword_build_s, 2), "load_seconds": round(keyword_load_s, 3),
+                              "disk_mb": round(keyword_disk_mb, 1), "terms": keyword_terms,
+                              "rss_added_mb_by_load": round(rss_loaded - rss_before, 1),
+                              "rss_added_mb_after_keyword_queries": round(rss_queried - rss_before, 1)},
             "first_search_seconds": round(first_search_s, 2), "queries": len(queries),
             "mode": scratch.search_mode, "unfiltered": unfiltered, "selective_company_filter": filtered,
             "unfiltered_dense_only": dense_only, "unfiltered_keyword_only": keyword_only,
+            "unfiltered_keyword_only_fts5": keyword_only_fts5, "unfiltered_fts5": unfiltered_fts5,
             "hnsw_recall@10_vs_exact": recall}
 
 

@@ -386,13 +386,24 @@ def entities(ctx: click.Context, etype: str | None, limit: int | None, as_json: 
 @main.command()
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
-    """Rebuild the vector index from the canonical store."""
+    """Rebuild the vector and keyword indexes from the canonical store."""
+    import sqlite3
+
+    from pipeline import keyword
+    from pipeline.errors import StoreError
     from pipeline.index import VectorIndex, rebuild
     from pipeline.writer import writing
 
     settings = _settings(ctx)
     with writing(settings, "dualuse reindex"), open_store(settings) as store:
         n = rebuild(store, VectorIndex(settings.chroma_path))
+        if settings.keyword_index:
+            try:
+                keyword.refresh(store, settings.keyword_path, force=True)
+            except (OSError, sqlite3.Error, keyword.KeywordIndexError) as exc:
+                raise StoreError(f"cannot build the keyword index in {settings.keyword_path}: {exc}",
+                                 hint="keyword search uses FTS5 meanwhile; check the data directory's space "
+                                      "and permissions") from exc
     click.echo(f"reindexed {n} claims")
 
 

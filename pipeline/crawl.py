@@ -272,6 +272,7 @@ class Crawler:
         finally:
             pre.close()
         self.pipe.repair_index()
+        self.pipe.refresh_keyword_index()
         self._alerts(report)
         return report
 

@@ -9,6 +9,7 @@ reason and the batch goes on.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -134,6 +135,20 @@ class Pipeline:
         if self.store.needs_sync():
             sync(self.store, self.index)
 
+    def refresh_keyword_index(self) -> None:
+        """Rebuild the keyword index (``pipeline/keyword.py``) when claims changed since it was
+        built. Called once at the end of a batch, not per document. A failure is logged, not raised:
+        search ranks keywords with FTS5 until the next write or ``dualuse reindex``."""
+        if not self.settings.keyword_index:
+            return
+        from pipeline import keyword
+
+        try:
+            keyword.refresh(self.store, self.settings.keyword_path)
+        except (OSError, sqlite3.Error, keyword.KeywordIndexError) as exc:
+            log.warning("keyword index not rebuilt (%s: %s); keyword search uses FTS5 until the next ingest "
+                        "or 'dualuse reindex'", type(exc).__name__, exc)
+
     def ingest_one(self, source: str, steps: Steps | None = None) -> SourceResult:
         """All steps for one source; never raises for a bad source. The flow passes its Prefect
         tasks as ``steps``; by default they are this object's methods (fetch with retries)."""
@@ -186,6 +201,7 @@ def ingest(sources: Iterable[str], settings: Settings, *, pipeline: Pipeline | N
                     if callback:
                         callback(result)
             pipe.repair_index()
+            pipe.refresh_keyword_index()
             pipe.record(report, started)
             if settings.watches_path.exists():  # watches see ingested claims as they see crawled ones
                 from pipeline.alerts_feed import raise_alerts

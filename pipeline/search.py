@@ -1,7 +1,9 @@
 """Search stage: hybrid search over claims (dense + BM25, fused), with exact entity and date filters.
 
 Dense: the query's embedding against claim embeddings (HNSW in chromadb, or exact over a filtered
-candidate set). Keyword: SQLite FTS5 BM25 over claim texts, the query reduced to plain word terms.
+candidate set). Keyword: BM25 over claim texts, the query reduced to plain word terms: from the
+in-memory keyword index (``pipeline/keyword.py``, FTS5's scores) when it is current, else from
+SQLite FTS5 itself.
 Hybrid: reciprocal-rank fusion of the two rankings, with k and weights chosen by measurement on the
 dev queries (``dualuse eval retrieval``).
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import keyword
 from pipeline.describe import described_companies
 from pipeline.embed import Embedder
 from pipeline.errors import EmptyStoreError, UsageError
@@ -38,7 +41,8 @@ MAX_QUERY_CHARS = 2000
 MAX_LIMIT = 1000
 MODES = ("hybrid", "dense", "keyword")
 SMALL_CANDIDATE_SET = 2000
-"""Filters leaving at most this many claims get their keyword ranking scored in-process."""
+"""Without a current keyword index, filters leaving at most this many claims get their keyword
+ranking scored in-process (``keyword_within``) rather than by FTS5."""
 BOOSTED_TYPES = ("company", "product", "agency")
 """Regions are context in nearly every claim of a corpus about one place; boosting them was measured
 to hurt (dev nDCG@10 0.737 -> 0.709)."""
@@ -152,6 +156,20 @@ def keyword_within(store: Store, terms: Sequence[str], limit: int,
     return scored[:limit]
 
 
+def keyword_ranking(store: Store, settings: Settings, terms: Sequence[str], limit: int,
+                    candidates: Sequence[str] | None) -> list[tuple[str, float]]:
+    """BM25 over claim texts: from the keyword index when it is current for the store's claims
+    (FTS5's scores, over the whole store or restricted to ``candidates``), else from FTS5 itself,
+    or, for a small candidate set, scored here (``keyword_within``)."""
+    if settings.keyword_index:
+        ranked = keyword.ranking(store, settings.keyword_path, terms, limit, candidates)
+        if ranked is not None:
+            return ranked
+    if candidates is not None and len(candidates) <= SMALL_CANDIDATE_SET:
+        return keyword_within(store, terms, limit, candidates)
+    return store.keyword_search(terms, limit, candidates)
+
+
 def resolve_filters(store: Store, filters: dict[str, tuple[str, ...]]) -> list[list[str]]:
     """Entity-id groups (one per filter value), or a UsageError naming the closest known names."""
     groups: list[list[str]] = []
@@ -262,23 +280,20 @@ def search_with_pool(query: SearchQuery, store: Store, index: VectorIndex, embed
         if tagger is not None and query.mode == "hybrid" and settings.describe_boost else []
     rankings: list[list[tuple[str, float]]] = []
     weights: list[float] = []
-    # BM25 runs in a worker on its own connection while this thread embeds the query and asks the
-    # vector index; the waits overlap (SQLite and torch release the GIL). Measured at 100,000
-    # claims: p50 103 -> 83 ms. Tagging the query in the worker too was slower on 2 cores (spaCy
-    # and torch then compete for them), so it stays here.
+    # BM25 runs in a worker (FTS5 on its own connection, or the keyword index) while this thread
+    # embeds the query and asks the vector index; the waits overlap (SQLite, numpy and torch release
+    # the GIL). Measured at 100,000 claims with FTS5: p50 103 -> 83 ms. Tagging the query in the
+    # worker too was slower on 2 cores (spaCy and torch then compete for them), so it stays here.
     with ThreadPoolExecutor(max_workers=1) as worker:
-        keyword = None
+        keyword_job = None
         if query.mode in ("hybrid", "keyword"):
             terms = keyword_terms(" ".join([query.text, *(name for name, _ in named)]))
-            if candidates is not None and len(candidates) <= SMALL_CANDIDATE_SET:
-                keyword = worker.submit(keyword_within, store, terms, pool, candidates)
-            else:
-                keyword = worker.submit(store.keyword_search, terms, pool, candidates)
+            keyword_job = worker.submit(keyword_ranking, store, settings, terms, pool, candidates)
         if query.mode in ("hybrid", "dense"):
             rankings.append(dense_ranking(store, index, embedder.embed_query(query.text), candidates, pool, settings))
             weights.append(1.0)
-        if keyword is not None:
-            rankings.append(keyword.result())
+        if keyword_job is not None:
+            rankings.append(keyword_job.result())
             weights.append(settings.keyword_weight)
     scored = rankings[0] if len(rankings) == 1 else fuse(rankings, weights, settings.rrf_k)
     if named and settings.entity_boost:

@@ -56,7 +56,7 @@ class Settings:
     """Every tunable of the pipeline. Env var: ``DUALUSE_<FIELD NAME IN UPPER CASE>``."""
 
     home: Path = field(default_factory=_default_home)
-    """Data directory: SQLite store, chromadb index, snapshots, Prefect home."""
+    """Data directory: SQLite store, chromadb index, keyword index, snapshots, Prefect home."""
 
     allow_private: bool = False
     """Allow fetching loopback/private/link-local addresses. Off by default (SSRF protection);
@@ -156,6 +156,11 @@ class Settings:
     keyword_weight: float = 1.0
     """Weight of the BM25 ranking against the dense ranking in fusion."""
 
+    keyword_index: bool = True
+    """Rank keywords with the in-memory BM25 index (``pipeline/keyword.py``; the same scores as FTS5,
+    faster) whenever it is current; writers (ingest, crawl, reindex) rebuild it. Off: always FTS5,
+    and writers do not build it."""
+
     entity_boost: float = 0.5
     """Hybrid mode: a claim tagged with a company, product or agency the query names gains this many
     top-rank votes (0.5: neutral on the dev queries, which paraphrase names on purpose; 1.0 cost 0.004)."""
@@ -199,6 +204,10 @@ class Settings:
     @property
     def chroma_path(self) -> Path:
         return self.home / "chroma"
+
+    @property
+    def keyword_path(self) -> Path:
+        return self.home / "keyword"
 
     @property
     def snapshots_path(self) -> Path:

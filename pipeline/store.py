@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from pipeline.errors import StoreError
 from pipeline.records import Fetched, Processed, entity_id
 
 SCHEMA_VERSION = 1
+FTS_TOKENIZE = "porter unicode61"
+"""The tokenizer of ``claims_fts`` below; the keyword index (``pipeline/keyword.py``) tokenises queries with
+it (``tests/test_keyword.py`` checks the two agree)."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -113,6 +117,18 @@ CREATE TABLE IF NOT EXISTS claim_entities (
 CREATE INDEX IF NOT EXISTS claim_entities_entity ON claim_entities(entity_id, claim_id);
 CREATE TABLE IF NOT EXISTS tombstones (claim_id TEXT PRIMARY KEY);
 CREATE VIRTUAL TABLE IF NOT EXISTS claims_fts USING fts5(claim_id UNINDEXED, text, tokenize='porter unicode61');
+-- The claims version: bumped by every write that adds, removes or rewrites a claim, whoever writes,
+-- so indexes derived from the claims (pipeline/keyword.py) can tell cheaply that they are stale.
+INSERT OR IGNORE INTO meta(key, value) VALUES ('claims_version', '0');
+CREATE TRIGGER IF NOT EXISTS claims_version_insert AFTER INSERT ON claims BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'claims_version';
+END;
+CREATE TRIGGER IF NOT EXISTS claims_version_delete AFTER DELETE ON claims BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'claims_version';
+END;
+CREATE TRIGGER IF NOT EXISTS claims_version_update AFTER UPDATE OF claim_id, text ON claims BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'claims_version';
+END;
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -166,6 +182,9 @@ class Store:
             self.conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+            # Tells this store from another one at the same path (a data home started afresh), whose
+            # claims version may coincide with this one's.
+            self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}",
                              hint="is it a dualuse data directory? move it aside to start afresh") from exc
@@ -585,6 +604,11 @@ class Store:
         params.append(limit)
         return [(r[0], -float(r[1])) for r in conn.execute(sql, params)]
 
+    def claims_fingerprint(self) -> str:
+        """Changes whenever a claim is added, removed or rewritten: the store's id and its claims
+        version (kept by triggers, so every writer bumps it). Keys the keyword index."""
+        return claims_fingerprint(self.conn)
+
     def rows_in(self, sql: str, ids: Sequence[str]) -> Iterator[sqlite3.Row]:
         """Run ``sql`` whose ``{ids}`` is an IN list, in chunks under SQLite's variable limit."""
         for chunk in _chunks(ids, 900):
@@ -653,6 +677,12 @@ class Store:
                 [(run_id, s["source"], s["status"], s.get("reason"), s.get("detail"), s.get("doc_id"))
                  for s in report.get("sources", [])],
             )
+
+
+def claims_fingerprint(conn: sqlite3.Connection) -> str:
+    """``Store.claims_fingerprint`` on any connection to a store (a read snapshot's own, say)."""
+    rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('store_id', 'claims_version')").fetchall())
+    return f"{rows.get('store_id', 'store')}-{rows.get('claims_version', '0')}"
 
 
 def _date_clause(since: str | None, until: str | None) -> tuple[str, list[str]]:

@@ -116,6 +116,12 @@ def test_second_run_fetches_exactly_the_new_items_and_alerts_on_the_watched(
         assert sorted(a["watch"] for a in found) == ["nso"] * 3 + ["pegasus"] * 3  # one per watch and article
         assert all("journalists" in a["text"] for a in found)  # the best-matching claim of each article
         assert second["alerts"] == len(found)
+        from pipeline import keyword  # the run rebuilt the keyword index for what it stored
+
+        ranked = keyword.ranking(store, settings.keyword_path, ["journalists"], 10)
+        assert ranked is not None and len(ranked) >= len(watched)
+        assert {(c, round(s, 9)) for c, s in ranked} == \
+            {(c, round(s, 9)) for c, s in store.keyword_search(["journalists"], 10)}
     finally:
         store.close()
     feed = (settings.home / "alerts.atom").read_text(encoding="utf-8")

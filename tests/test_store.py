@@ -151,3 +151,37 @@ def test_company_filter_rolls_up_brands(make_pipeline, tmp_path) -> None:
     assert store.resolve_entity("company", "Applied Biosystems") == ["company:applied-biosystems"]
     listing = {r["canonical"]: r for r in store.entity_listing("company")}
     assert listing["Applied Biosystems"]["parent"] == "Thermo Fisher Scientific"
+
+
+def test_claims_fingerprint_changes_with_every_claim_write(tmp_path: Path) -> None:
+    """The keyword index is keyed by it: any added, removed or rewritten claim changes it, whoever
+    writes (triggers, not the store's own code); bookkeeping writes do not; another store differs."""
+    store = Store(tmp_path / "a.sqlite")
+    seen = [store.claims_fingerprint()]
+
+    def changed() -> bool:
+        now = store.claims_fingerprint()
+        fresh = now not in seen
+        seen.append(now)
+        return fresh
+
+    c = store.conn
+    c.execute("""INSERT INTO documents(doc_id, source, locator, kind, text, content_sha256, raw_sha256,
+                 pipeline_version, ingested_at, updated_at) VALUES ('d', 's', 'l', 'text', '', '', '', 'v', '', '')""")
+    assert not changed()  # no claim yet
+    c.execute("""INSERT INTO claims(claim_id, doc_id, seq, text, start, end, context_start, context_end)
+                 VALUES ('c1', 'd', 0, 'Police bought kits.', 0, 0, 0, 0)""")
+    assert changed()
+    store.mark_indexed(["c1"])
+    assert not changed()
+    c.execute("UPDATE claims SET text = 'Police bought scanners.' WHERE claim_id = 'c1'")
+    assert changed()
+    other = Store(tmp_path / "a.sqlite")  # another connection (another process would be the same)
+    other.conn.execute("DELETE FROM claims WHERE claim_id = 'c1'")
+    other.close()
+    assert changed()
+    fresh = Store(tmp_path / "b.sqlite")
+    assert fresh.claims_fingerprint() != store.claims_fingerprint()
+    assert fresh.claims_fingerprint().endswith("-0")
+    store.close()
+    fresh.close()

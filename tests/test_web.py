@@ -324,7 +324,11 @@ def test_documents_ingested_by_another_process_are_found(make_pipeline, tmp_path
         assert r.status_code == 200, r.text
         return [h["text"] for h in r.json()["hits"]]
 
-    assert NEW_CLAIM not in top("hybrid") + top("dense")  # the index is open and loaded now
+    assert NEW_CLAIM not in top("hybrid") + top("dense") + top("keyword")  # the indexes are loaded now
+    from pipeline import keyword
+
+    held = keyword.current(pipe.store, pipe.settings.keyword_path)
+    assert held is not None
     second = tmp_path / "second.txt"
     second.write_text(article_text(NEW_CLAIM))
     env = {k: v for k, v in os.environ.items() if not k.startswith("DUALUSE_")}
@@ -337,6 +341,9 @@ def test_documents_ingested_by_another_process_are_found(make_pipeline, tmp_path
     assert top("dense")[0] == NEW_CLAIM  # scored exactly from the store beside the stale index
     assert top("hybrid")[0] == NEW_CLAIM
     assert engine.index.delta and engine.index.reopens == 0
+    assert top("keyword")[0] == NEW_CLAIM  # from the keyword index the other process built
+    now = keyword.current(engine.store, pipe.settings.keyword_path)
+    assert now is not None and now is not held and now.fingerprint == engine.store.claims_fingerprint()
     assert "Orbitex Dynamics shipped forty <mark>hovercraft</mark>" in client.get("/search", params={"q": query}).text
 
     engine.index.reopen_after = 0  # past the threshold: the chromadb client is opened afresh
