@@ -43,7 +43,7 @@ def pack_files(d: Dossier, store: Store, snapshots: Path) -> tuple[dict[str, byt
     files["sources.csv"] = sources_csv(d).encode("utf-8")
     missing = []
     for s in d.sources:
-        raw = snapshots / s.sha256[:2] / s.sha256
+        raw = Store.snapshot_file(snapshots, s.sha256)
         if raw.is_file():
             files[f"snapshots/{s.sha256}"] = raw.read_bytes()
         else:

@@ -323,10 +323,26 @@ class Store:
         self.conn.execute("UPDATE documents SET raw_sha256 = ?, updated_at = ? WHERE doc_id = ?",
                           (raw_sha256, now, doc_id))
 
+    @staticmethod
+    def snapshot_file(root: Path, sha256: str) -> Path:
+        """Where the snapshot with this SHA-256 lives under the snapshots folder ``root``."""
+        return root / sha256[:2] / sha256
+
+    def snapshot_meta(self, sha256: str) -> dict[str, Any] | None:
+        """The stored facts of a snapshot (content type, source, URL, fetch time), or None."""
+        row = self.conn.execute("SELECT sha256, source, url, content_type, fetched_at, size FROM snapshots "
+                                "WHERE sha256 = ?", (sha256,)).fetchone()
+        return dict(row) if row is not None else None
+
+    def document_snapshot(self, doc_id: str) -> str | None:
+        """SHA-256 of the raw bytes the stored document was extracted from."""
+        row = self.conn.execute("SELECT raw_sha256 FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return str(row[0]) if row is not None and row[0] else None
+
     def put_snapshot(self, root: Path, raw: Fetched, doc_id: str) -> str:
         """Keep the raw bytes, content-addressed by SHA-256 (write-once; same bytes, one file)."""
         sha = raw.sha256
-        target = root / sha[:2] / sha
+        target = self.snapshot_file(root, sha)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_suffix(".tmp")

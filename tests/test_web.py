@@ -357,3 +357,37 @@ def test_documents_ingested_by_another_process_are_found(make_pipeline, tmp_path
     assert top("dense")[0] == NEW_CLAIM
     assert engine.index.reopens == 1 and not engine.index.delta  # the reopened index itself has it
     assert top("hybrid")[0] == NEW_CLAIM
+
+
+def test_stored_snapshots_download_checked_and_never_rendered(make_pipeline, tmp_path: Path) -> None:
+    from pipeline.ingest import ingest
+    from pipeline.store import Store
+
+    pipe = make_pipeline()
+    doc = tmp_path / "report.html"
+    doc.write_text("<html><head><title>Scanner report</title></head><body><article><p>"
+                   + article_text().replace("\n\n", "</p><p>") + f"</p><p>{XSS}</p></article></body></html>")
+    assert ingest([str(doc)], pipe.settings, pipeline=pipe).ok
+    client = TestClient(create_app(pipe.settings, pipeline=pipe), base_url=BASE)
+    page = client.get("/search", params={"q": "DNA sequencers"})
+    link = re.search(r'class="snapshot-link" href="(/documents/[0-9a-f]+/snapshot)"', page.text)
+    assert link, page.text
+    raw = client.get(link.group(1))
+    assert raw.status_code == 200 and raw.content == doc.read_bytes()
+    assert raw.headers["content-disposition"].startswith("attachment")
+    assert raw.headers["content-type"] == "application/octet-stream"
+    assert raw.headers["content-security-policy"].startswith("sandbox")
+    cid = re.search(r'href="/claims/([0-9a-f]+)"', page.text).group(1)
+    detail = client.get(f"/api/claims/{cid}").json()
+    claim_page = client.get(f"/claims/{cid}").text
+    assert f'href="/snapshots/{detail["snapshot_sha256"]}"' in claim_page
+    assert client.get(f"/snapshots/{detail['snapshot_sha256']}").content == doc.read_bytes()
+    assert_error(client.get("/snapshots/" + "0" * 64), 404, "no stored snapshot")
+    assert_error(client.get("/snapshots/../../etc/passwd"), 404, "")
+    assert_error(client.get("/documents/nope/snapshot"), 404, "no document with id 'nope'")
+    # altered on disk: refused, not served
+    path = Store.snapshot_file(pipe.settings.snapshots_path, detail["snapshot_sha256"])
+    path.write_bytes(path.read_bytes() + b"tampered")
+    assert_error(client.get(f"/snapshots/{detail['snapshot_sha256']}"), 503, "does not match its SHA-256")
+    path.unlink()
+    assert_error(client.get(f"/snapshots/{detail['snapshot_sha256']}"), 404, "file is missing")

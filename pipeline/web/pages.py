@@ -7,6 +7,7 @@ only made for http(s) URLs.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import tempfile
@@ -20,10 +21,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
 from pipeline.dossier_render import render
+from pipeline.errors import StoreError
 from pipeline.search import MAX_LIMIT, Hit
-from pipeline.store import ClaimRow
+from pipeline.store import ClaimRow, Store
 from pipeline.web import services
 from pipeline.web.api import engine_of
+from pipeline.web.engine import Engine
 from pipeline.web.security import COOKIE, CSP_DOSSIER, cookie_value
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -261,6 +264,53 @@ def timeline(rows: list[ClaimRow], etype: str, canonical: str) -> list[tuple[str
     if years.get(""):
         out.append(("undated", years[""], None))
     return out
+
+
+# -- stored snapshots ----------------------------------------------------------------------------
+
+SNAPSHOT_EXT = {"text/html": "html", "application/xhtml+xml": "html", "application/pdf": "pdf",
+                "text/plain": "txt", "text/markdown": "md"}
+
+
+def snapshot_response(engine: Engine, sha256: str) -> Response:
+    """The raw bytes a document was extracted from, as kept, checked against their SHA-256, as a
+    download: never rendered by this origin (attachment, sandboxed, no sniffing)."""
+    sha = sha256.strip().lower()
+    meta = engine.store.snapshot_meta(sha) if re.fullmatch(r"[0-9a-f]{64}", sha) else None
+    if meta is None:
+        raise services.NotFoundError(f"no stored snapshot '{sha256[:80]}'",
+                                     hint="snapshot hashes are shown on claim pages and by 'dualuse show'")
+    path = Store.snapshot_file(engine.settings.snapshots_path, sha)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise services.NotFoundError(f"snapshot {sha} is recorded but its file is missing from {path.parent}",
+                                     hint="restore the data home's snapshots folder from a backup") from None
+    if hashlib.sha256(data).hexdigest() != sha:
+        raise StoreError(f"snapshot {sha} does not match its SHA-256: the file was altered",
+                         hint="restore it from a backup; the evidence pack's manifest has the hashes")
+    ctype = (meta.get("content_type") or "").split(";")[0].strip().lower()
+    name = f"snapshot-{sha[:16]}.{SNAPSHOT_EXT.get(ctype, 'bin')}"
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "Content-Security-Policy": "sandbox; default-src 'none'",
+                             "X-Snapshot-Content-Type": ctype or "unknown"})
+
+
+@router.get("/snapshots/{sha256}")
+def snapshot(request: Request, sha256: str) -> Response:
+    with engine_of(request).reading() as engine:
+        return snapshot_response(engine, sha256)
+
+
+@router.get("/documents/{doc_id}/snapshot")
+def document_snapshot(request: Request, doc_id: str) -> Response:
+    with engine_of(request).reading() as engine:
+        sha = engine.store.document_snapshot(doc_id)
+        if sha is None:
+            raise services.NotFoundError(f"no document with id '{doc_id[:80]}'",
+                                         hint="document ids are in search results ('doc_id')")
+        return snapshot_response(engine, sha)
 
 
 # -- dossiers -------------------------------------------------------------------------------------
