@@ -75,6 +75,10 @@ def test_batch_page_table_links_and_inert_names(web) -> None:
     # pasted names work the same
     pasted = web.post("/batch", data={"names": "Promega\nThermo Fisher Scientific"})
     assert pasted.status_code == 200 and pasted.text.count('class="status-found"') == 2
+    # template syntax in a name is text, never evaluated
+    injected = web.post("/batch", data={"names": "{{ 7*7 }}\n{% raw %}x{% endraw %}\n${7*7}"})
+    assert injected.status_code == 200
+    assert "{{ 7*7 }}" in injected.text and "{% raw %}x{% endraw %}" in injected.text and ">49<" not in injected.text
 
 
 def test_batch_csv_download_is_spreadsheet_safe(web, demo_store, tmp_path: Path) -> None:
