@@ -118,18 +118,12 @@ def _matches(store: Store, kb: KnowledgeBase, item: BatchName) -> dict[str, tupl
     return {eid: v for eid, v in found.items() if v[0] in ENTITY_TYPES and (not item.type or v[0] == item.type)}
 
 
-def _roots(store: Store, found: dict[str, tuple[str, str]]) -> list[str]:
-    """The matches that are not brands or subsidiaries of another match."""
-    family = {eid: set(store.with_descendants([eid])) for eid in found}
-    return [eid for eid in found if not any(eid in fam and eid != other for other, fam in family.items())]
-
-
 def evidence(store: Store, kb: KnowledgeBase, names: list[BatchName]) -> list[BatchRow]:
     """One row per name, in order."""
     out: list[BatchRow] = []
     for item in names:
         found = _matches(store, kb, item)
-        roots = _roots(store, found) if found else []
+        roots = store.family_roots(list(found))
         if len(roots) > 1:
             labels = tuple(sorted(f"{found[e][1]} ({found[e][0]})" for e in roots))
             out.append(BatchRow(item.name, item.type, "ambiguous", note="names " + "; ".join(labels),

@@ -85,6 +85,12 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - started
 
 
+def percentiles(times_ms: list[float]) -> dict[str, float]:
+    """p50 and p95 (nearest rank) of latencies in milliseconds."""
+    times = sorted(times_ms)
+    return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2)}
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -308,9 +314,7 @@ def bench_search(settings: Settings, n_claims: int, n_queries: int, log: Callabl
                 t = time.perf_counter()
                 search(SearchQuery(q, 10, filters, mode=mode), store, index, embedder, how, tagger)
                 times.append((time.perf_counter() - t) * 1000)
-            times.sort()
-            return {"p50_ms": round(statistics.median(times), 2),
-                    "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2)}
+            return percentiles(times)
 
         keyword_only = latencies({}, "keyword")
         rss_queried = current_rss_mb()

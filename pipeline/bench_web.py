@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,9 +31,9 @@ def _free_port() -> int:
 
 
 def _percentiles(times: list[float]) -> dict[str, float]:
-    times = sorted(times)
-    return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
-            "max_ms": round(times[-1], 2)}
+    from pipeline.bench import percentiles
+
+    return {**percentiles(times), "max_ms": round(max(times), 2)}
 
 
 def bench_web(settings: Settings, n_claims: int, n_queries: int, log: Callable[[str], None]) -> dict[str, Any]:

@@ -227,8 +227,7 @@ def resolve_company(store: Store, kb: KnowledgeBase, name: str) -> tuple[str, st
         return next(iter(companies.items()))
     if len(companies) > 1:
         # a brand and its parent sharing an alias: the parent's dossier rolls the brand up anyway
-        family = {eid: set(store.with_descendants([eid])) for eid in companies}
-        roots = [eid for eid in companies if not any(eid in fam and eid != other for other, fam in family.items())]
+        roots = store.family_roots(list(companies))
         if len(roots) == 1:
             return roots[0], companies[roots[0]]
         raise UsageError(f"'{clean}' names several companies: " + "; ".join(sorted(companies.values())),

@@ -459,6 +459,11 @@ class Store:
             frontier = children
         return out
 
+    def family_roots(self, entity_ids: Sequence[str]) -> list[str]:
+        """Those of ``entity_ids`` that are not brands or subsidiaries of another one of them."""
+        family = {eid: set(self.with_descendants([eid])) for eid in entity_ids}
+        return [eid for eid in entity_ids if not any(eid in fam and eid != other for other, fam in family.items())]
+
     def closest_entities(self, etype: str, name: str, limit: int = 5) -> list[str]:
         """Canonical names of ``etype`` sharing a word with ``name``, most-mentioned first."""
         words = [w for w in name.split() if len(w) > 2] or [name]

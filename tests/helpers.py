@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import html
+import json
+import re
 import shutil
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -288,3 +294,49 @@ def assert_one_line_error(result: Any, exit_code: int, *fragments: str) -> None:
     assert "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The web app and the write lock
+
+XSS = '<script>window.__pwned=1</script><img src=x onerror="alert(1)">'
+BASE = "http://127.0.0.1"
+
+
+def cli_json(home: Path, *args: str) -> Any:
+    result = cli("--home", home, *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def assert_error(response: Any, status: int, *fragments: str) -> None:
+    assert response.status_code == status, response.text
+    assert "Traceback" not in response.text
+    if response.headers["content-type"].startswith("application/json"):
+        message = response.json()["error"]
+        assert set(response.json()) == {"error"}
+    else:
+        found = re.search(r'<p class="error" id="error">(.*?)</p>', response.text, re.S)
+        assert found, response.text
+        message = html.unescape(found.group(1))
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from pipeline.settings import Settings
+    from pipeline.writer import writing
+    with writing(Settings.load(home=sys.argv[1]), "a test holder"):
+        print("held", flush=True)
+        time.sleep(60)
+""")
+
+
+def hold_in_process(home: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(home)], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held"
+    return proc

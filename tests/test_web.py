@@ -14,43 +14,18 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from pipeline.settings import PROJECT_ROOT
 from pipeline.web.app import create_app
-from tests.helpers import article_text, assert_one_line_error, cli
-
-XSS = '<script>window.__pwned=1</script><img src=x onerror="alert(1)">'
-BASE = "http://127.0.0.1"
+from tests.helpers import BASE, XSS, article_text, assert_error, assert_one_line_error, cli, cli_json
 
 
 @pytest.fixture(scope="module")
 def web(demo_store) -> TestClient:
     return TestClient(create_app(demo_store.settings, pipeline=demo_store.pipe), base_url=BASE)
-
-
-def cli_json(home: Path, *args: str) -> Any:
-    result = cli("--home", home, *args)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def assert_error(response: Any, status: int, *fragments: str) -> None:
-    assert response.status_code == status, response.text
-    assert "Traceback" not in response.text
-    if response.headers["content-type"].startswith("application/json"):
-        message = response.json()["error"]
-        assert set(response.json()) == {"error"}
-    else:
-        found = re.search(r'<p class="error" id="error">(.*?)</p>', response.text, re.S)
-        assert found, response.text
-        message = html.unescape(found.group(1))
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 # -- the API is the CLI's JSON -------------------------------------------------------------------

@@ -15,9 +15,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipeline.web.app import create_app
-from tests.helpers import LocalServer, article_html, article_text, cli, page
-from tests.test_web import BASE, XSS, assert_error, cli_json
-from tests.test_writer import hold_in_process
+from tests.helpers import (
+    BASE,
+    XSS,
+    LocalServer,
+    article_html,
+    article_text,
+    assert_error,
+    cli,
+    cli_json,
+    hold_in_process,
+    page,
+)
 
 NAMES_CSV = ("name,type\nThermo Fisher,\nPromega,company\nMinistry of Public Security,agency\n"
              "Nonexistent Widgets Ltd,\n\"" + XSS.replace('"', '""') + "\",\n=HYPERLINK(\"http://evil.example\"),\n").encode()

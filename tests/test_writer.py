@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from pipeline.settings import Settings
 from pipeline.writer import BusyError, writing
-from tests.helpers import assert_one_line_error, cli
-
-HOLD = textwrap.dedent("""
-    import sys, time
-    from pipeline.settings import Settings
-    from pipeline.writer import writing
-    with writing(Settings.load(home=sys.argv[1]), "a test holder"):
-        print("held", flush=True)
-        time.sleep(60)
-""")
-
-
-def hold_in_process(home: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(home)], stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "held"
-    return proc
+from tests.helpers import assert_one_line_error, cli, hold_in_process
 
 
 def test_second_process_waits_then_gives_up_naming_the_holder(settings: Settings) -> None:

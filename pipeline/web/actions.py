@@ -194,9 +194,6 @@ async def ingest_submit(request: Request) -> Response:
 
 @router.get("/ingest/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: str) -> HTMLResponse:
-    job = engine_of(request).jobs.get(job_id)
-    if job is None:
-        raise services.NotFoundError(f"no ingest job '{job_id}' in this server's memory",
-                                     hint="jobs are kept until the server restarts; see /ingest")
+    job = services.job(engine_of(request), job_id)
     data = job.to_json()
     return page(request, "job.html.j2", job=data, refresh=not job.finished_flag)

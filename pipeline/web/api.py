@@ -118,8 +118,4 @@ def api_jobs(request: Request) -> list[dict[str, Any]]:
 
 @router.get("/ingest/{job_id}", summary="an ingest job's progress and report")
 def api_job(request: Request, job_id: str) -> dict[str, Any]:
-    job = engine_of(request).jobs.get(job_id)
-    if job is None:
-        raise services.NotFoundError(f"no ingest job '{job_id}' in this server's memory",
-                                     hint="jobs are kept until the server restarts")
-    return job.to_json()
+    return services.job(engine_of(request), job_id).to_json()

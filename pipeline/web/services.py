@@ -16,6 +16,7 @@ from pipeline.search import search as run_search
 from pipeline.store import ClaimRow
 from pipeline.watch import Watch, load_watches
 from pipeline.web.engine import Engine
+from pipeline.web.jobs import Job
 
 ENTITY_LABELS = (*ENTITY_TYPES, *OTHER_ORG_TYPES)
 FILTERS = ENTITY_TYPES  # company, product, agency, region
@@ -185,3 +186,12 @@ def remove_watch(engine: Engine, name: str) -> dict[str, Any]:
         return remove(engine.settings.watches_path, name).to_json()
     except UsageError as exc:
         raise NotFoundError(exc.message, hint=exc.hint) from None
+
+
+def job(engine: Engine, job_id: str) -> Job:
+    """An add-coverage job of this server, or 404."""
+    found = engine.jobs.get(job_id)
+    if found is None:
+        raise NotFoundError(f"no ingest job '{job_id[:80]}' in this server's memory",
+                            hint="jobs are kept until the server restarts; see /ingest")
+    return found
