@@ -175,7 +175,7 @@ def test_search_page_pages_through_results(web) -> None:
     assert 'rel="prev"' in second.text and 'start="4"' in second.text
 
 
-def test_claim_entity_and_dossier_pages(web) -> None:
+def test_claim_entity_and_dossier_pages(web, demo_store) -> None:
     hit = web.get("/api/search", params={"q": "DNA", "company": "Thermo Fisher", "limit": 1}).json()["hits"][0]
     r = web.get(f"/claims/{hit['claim_id']}")
     assert r.status_code == 200
@@ -187,7 +187,9 @@ def test_claim_entity_and_dossier_pages(web) -> None:
     e = web.get("/entities/company/thermo fisher")
     assert e.status_code == 200
     assert '<h1 id="entity-name">Thermo Fisher Scientific</h1>' in e.text
-    assert 'id="chain-summary"' in e.text and 'id="latest"' in e.text and "Applied Biosystems" in e.text
+    assert 'id="chain-summary"' in e.text and 'id="latest"' in e.text
+    if demo_store.with_devset:  # the brand is named only in the shared dev-set articles
+        assert "Applied Biosystems" in e.text
     # the timeline: claims per publication year, adding up to the entity's claims, each year a search
     years = re.findall(r'<tr><td>(?:<a href="([^"]+)">)?(\d{4}|undated)(?:</a>)?</td><td>(\d+)</td>', e.text)
     claims = int(re.search(r'id="claim-count">(\d+)<', e.text).group(1))
