@@ -84,11 +84,10 @@ def test_search_boosts_described_company(demo_store) -> None:
 
     off = scores(replace(base, describe_boost=0.0))
     on = scores(replace(base, describe_boost=0.5))
-    step = 0.5 / (base.rrf_k + 1)
     tagged = [cid for cid, (_, row) in on.items()
               if "Cellebrite" in row.entities.get("company", []) or "UFED" in row.entities.get("product", [])]
     assert tagged
     for cid, (score, _row) in on.items():
         if cid in off:
-            expected = off[cid][0] + (step if cid in tagged else 0.0)
+            expected = off[cid][0] * (1.5 if cid in tagged else 1.0)
             assert score == pytest.approx(expected, abs=1e-4)

@@ -217,6 +217,30 @@ def test_claim_detail_paragraph_contains_claim(demo_store) -> None:
     assert demo_store.pipe.store.claim_detail("nope") is None
 
 
+def test_entity_boost_scales_with_the_claims_own_relevance(demo_store) -> None:
+    """An entity match multiplies a claim's score: a weak match about the right company does not jump
+    over a strong match that does not name it, and two matched entities count twice."""
+    from pipeline.search import boost_entities
+
+    store = demo_store.pipe.store
+    cellebrite = store.resolve_entity("company", "Cellebrite")
+    nso = store.resolve_entity("company", "NSO Group")
+    tagged = store.claim_entity_ids([r[0] for r in store.conn.execute("SELECT claim_id FROM claims")])
+    about = [cid for cid, ids in tagged.items() if ids & set(cellebrite) and not ids & set(nso)][:1]
+    neither = [cid for cid, ids in tagged.items() if not ids & (set(cellebrite) | set(nso))][:1]
+    assert about and neither
+    scored = [(neither[0], 0.030), (about[0], 0.010)]
+    out = dict(boost_entities(store, scored, [cellebrite], 0.5))
+    assert out[about[0]] == pytest.approx(0.015) and out[neither[0]] == pytest.approx(0.030)
+    assert [cid for cid, _ in boost_entities(store, scored, [cellebrite], 0.5)] == [neither[0], about[0]]
+    # a strong match about the company does go ahead of an equally strong one that does not name it
+    assert [cid for cid, _ in boost_entities(store, [(neither[0], 0.03), (about[0], 0.029)], [cellebrite], 0.5)] \
+        == [about[0], neither[0]]
+    two = next((cid, sorted(ids)[:2]) for cid, ids in tagged.items() if len(ids) >= 2)
+    assert dict(boost_entities(store, [(two[0], 0.01)], [[two[1][0]], [two[1][1]]], 0.5))[two[0]] \
+        == pytest.approx(0.02)
+
+
 def test_entity_feedback_lifts_the_dominant_vendors_other_claims(demo_store) -> None:
     from dataclasses import replace
 
