@@ -203,6 +203,23 @@ def normalise_url(url: str) -> str:
 # Local files
 
 
+def gunzip(source: str, blob: bytes, limit: int, error: type[SourceError] = SourceError) -> bytes:
+    """Decompress gzip data, refusing to grow past ``limit`` bytes (a gzip bomb stops there)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(blob, limit + 1)
+    except zlib.error as exc:
+        raise error(source, SkipReason.UNSUPPORTED, f"corrupt gzip data: {exc}",
+                    hint="check that the file is complete, or decompress it yourself") from exc
+    if len(out) > limit:
+        raise error(source, SkipReason.TOO_LARGE, f"over the {limit:,}-byte limit after decompression",
+                    hint="raise DUALUSE_MAX_BYTES if this is intended")
+    if not inflater.eof:
+        raise error(source, SkipReason.UNSUPPORTED, "corrupt gzip data: it ends before the compressed stream does",
+                    hint="check that the file is complete, or decompress it yourself")
+    return out
+
+
 def sniff_kind(path: Path, head: bytes) -> SourceKind | None:
     ext = path.suffix.lower()
     if ext in HTML_EXT:
@@ -262,12 +279,18 @@ def load_file(source: str, settings: Settings, *, explicit: bool = True) -> Fetc
                           hint="check the file's permissions") from exc
     except OSError as exc:
         raise SourceError(source, SkipReason.UNREADABLE, f"cannot read: {exc.strerror or exc}") from exc
-    kind = sniff_kind(path, body[:2048])
+    named = path
+    if path.suffix.lower() == ".gz" and body.startswith(GZIP_MAGIC):
+        # saved pages are often kept compressed (wget mirrors, archives): "page.html.gz" is the HTML
+        # inside, typed by the name without ".gz"
+        body = gunzip(source, body, settings.max_bytes)
+        named = path.with_suffix("")
+    kind = sniff_kind(named, body[:2048])
     if kind is None:
         raise SourceError(
             source, SkipReason.UNSUPPORTED,
-            f"unsupported file type '{path.suffix or '(none)'}'",
-            hint="supported: " + ", ".join(sorted(SUPPORTED_EXT)),
+            f"unsupported file type '{''.join(path.suffixes[-2:]) or '(none)'}'",
+            hint="supported: " + ", ".join(sorted(SUPPORTED_EXT)) + ", each also gzip-compressed (.gz)",
         )
     return Fetched(
         source=source,
@@ -400,17 +423,7 @@ class Fetcher:
         )
 
     def _gunzip(self, source: str, blob: bytes) -> bytes:
-        """Decompress a gzip file body, refusing to grow past ``max_bytes`` (a gzip bomb stops there)."""
-        limit = self.settings.max_bytes
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out = inflater.decompress(blob, limit + 1)
-        except zlib.error as exc:
-            raise FetchError(source, SkipReason.UNSUPPORTED, f"corrupt gzip body: {exc}") from exc
-        if len(out) > limit:
-            raise FetchError(source, SkipReason.TOO_LARGE,
-                             f"body exceeds the {limit:,}-byte limit (after decompression)")
-        return out
+        return gunzip(source, blob, self.settings.max_bytes, FetchError)
 
     def _request(self, source: str, url: str, deadline: float,
                  extra_headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -70,6 +70,43 @@ def test_unknown_extension_without_signature_is_unsupported(tmp_path: Path, sett
     assert ".docx" in info.value.detail
 
 
+@pytest.mark.parametrize(("name", "body", "kind"), [
+    ("page.html.gz", b"<html><body><p>saved page</p></body></html>", SourceKind.HTML),
+    ("notes.txt.gz", b"plain text kept compressed", SourceKind.TEXT),
+    ("report.pdf.gz", build_pdf(["compressed report"]), SourceKind.PDF),
+    ("download.gz", b"<!DOCTYPE html><html><body>sniffed inside</body></html>", SourceKind.HTML),
+])
+def test_gzip_compressed_local_file_is_read_as_what_it_holds(tmp_path: Path, settings: Settings, name: str,
+                                                              body: bytes, kind: SourceKind) -> None:
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(body))
+    fetched = load_file(str(path), settings)
+    assert fetched.kind is kind
+    assert fetched.body == body
+    assert fetched.locator == str(path.resolve())
+
+
+def test_bad_gzip_local_files_are_refused_with_the_reason(tmp_path: Path, settings_factory) -> None:
+    settings = settings_factory(max_bytes=1_000_000)
+    bomb = tmp_path / "bomb.html.gz"
+    bomb.write_bytes(gzip.compress(b"<p>" + b"\0" * 20_000_000, compresslevel=9))
+    assert bomb.stat().st_size < settings.max_bytes  # small on disk, 20 MB inside
+    with pytest.raises(SourceError) as info:
+        load_file(str(bomb), settings)
+    assert info.value.reason == "too-large" and "after decompression" in info.value.detail
+    cut = tmp_path / "cut.html.gz"
+    cut.write_bytes(gzip.compress(b"<p>" + b"text " * 2000 + b"</p>")[:-40] + b"\x00" * 8)
+    with pytest.raises(SourceError) as info:
+        load_file(str(cut), settings)
+    assert info.value.reason == "unsupported" and "corrupt gzip" in info.value.detail
+    odd = tmp_path / "archive.tar.gz"
+    odd.write_bytes(gzip.compress(b"\x00binary tar member"))
+    with pytest.raises(SourceError) as info:
+        load_file(str(odd), settings)
+    assert info.value.reason == "unsupported" and ".tar.gz" in info.value.detail
+    assert ".gz" in (info.value.hint or "")
+
+
 def test_missing_path(tmp_path: Path, settings: Settings) -> None:
     missing = str(tmp_path / "nope.txt")
     with pytest.raises(SourceError) as info:
