@@ -489,13 +489,22 @@ def bench(ctx: click.Context, n_claims: int, n_docs: int, n_queries: int, skip_c
                 default="all")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--check", is_flag=True, help="Exit 1 if any figure is below its floor in models/quality_floors.json.")
+@click.option("--distractors", multiple=True, metavar="PATH",
+              help="Retrieval: also ingest these files or folders (assumed not relevant), e.g. "
+                   "../shared/article-extraction-benchmark/html. Repeatable.")
 @click.pass_context
-def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool) -> None:
+def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool, distractors: tuple[str, ...]) -> None:
     """Measure quality on ../shared: entities, stance, retrieval and dossiers on the dev set, extraction on
     the benchmark."""
     from pipeline.evaluation.report import run_eval
 
-    result, failures = run_eval(_settings(ctx), what)
+    if distractors and what != "retrieval":
+        raise UsageError("--distractors applies to 'dualuse eval retrieval' only",
+                         hint="run 'dualuse eval retrieval --distractors PATH'")
+    if distractors and check:
+        raise UsageError("--check compares the dev set alone with its floors; it cannot be combined with --distractors",
+                         hint="run 'dualuse eval --check' and 'dualuse eval retrieval --distractors PATH' separately")
+    result, failures = run_eval(_settings(ctx), what, distractors)
     if as_json:
         _emit_json(result)
     else:

@@ -191,3 +191,10 @@ def test_show_prints_paragraph_and_provenance(cli_home) -> None:
     assert f"»{hit['text']}«" in " ".join(shown.stdout.split()) or hit["text"].split()[0] in shown.stdout
     assert "snapshot" in shown.stdout and hit["claim_id"] in shown.stdout
     assert_one_line_error(cli("--home", cli_home["home"], "show", "0000000000000000"), 2, "no claim with id")
+
+
+def test_eval_distractors_usage_errors(tmp_path) -> None:
+    assert_one_line_error(cli("--home", tmp_path, "eval", "retrieval", "--distractors", tmp_path, "--check"), 2,
+                          "--check", "--distractors")
+    assert_one_line_error(cli("--home", tmp_path, "eval", "entities", "--distractors", tmp_path), 2,
+                          "eval retrieval")

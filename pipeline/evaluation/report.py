@@ -8,6 +8,7 @@ lowered on purpose, in the same commit, with the reason in its message.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pipeline.evaluation.devset import require_shared
@@ -57,7 +58,10 @@ def below_floors(result: dict[str, Any]) -> list[str]:
     return failures
 
 
-def run_eval(settings: Settings, what: str = "all") -> tuple[dict[str, Any], list[str]]:
+def run_eval(settings: Settings, what: str = "all",
+             distractors: Sequence[str] = ()) -> tuple[dict[str, Any], list[str]]:
+    """Run the evaluations ``what`` names; ``distractors`` go into the retrieval store beside the dev
+    documents (their figures are reported, and floors are checked only without them)."""
     shared = require_shared()
     result: dict[str, Any] = {}
     tagger = None
@@ -84,7 +88,7 @@ def run_eval(settings: Settings, what: str = "all") -> tuple[dict[str, Any], lis
     if what in ("retrieval", "all"):
         from pipeline.evaluation.retrieval import evaluate_retrieval
 
-        result["retrieval"] = evaluate_retrieval(settings, models)
+        result["retrieval"] = evaluate_retrieval(settings, models, distractors=distractors)
     if what in ("dossier", "all"):
         from pipeline.evaluation.dossier import evaluate_dossiers
 
@@ -93,4 +97,4 @@ def run_eval(settings: Settings, what: str = "all") -> tuple[dict[str, Any], lis
         from pipeline.evaluation.extraction import evaluate_extraction
 
         result["extraction"] = evaluate_extraction(shared / "article-extraction-benchmark")
-    return result, below_floors(result)
+    return result, below_floors(result) if not distractors else []

@@ -6,15 +6,23 @@ to the stored claim that overlaps its quote in the same document; rankings are o
 claims of the dev set, so a non-gold sentence ranked high costs a place ("all claims", strict), and
 over the 25 judged claims alone ("judged pool": non-gold sentences removed from the ranking, which
 is how the queries were judged: each against all 25 claims).
+
+With ``distractors`` (``dualuse eval retrieval --distractors PATH``), other documents are ingested into
+the same scratch store first, as a stand-in for a real collection: a larger vocabulary for BM25's
+statistics and many more claims for every query to get past. They are assumed not relevant (the
+extraction benchmark's 181 general news pages are the intended set: none is about the dev set's
+story), so a distractor ranked high costs a place in "all claims" and "documents".
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UsageError
 from pipeline.evaluation.devset import dev_store, load_scorer, read_jsonl, require_shared
-from pipeline.ingest import Pipeline
+from pipeline.ingest import Pipeline, ingest
 from pipeline.search import MODES, SearchQuery, by_document, search
 from pipeline.settings import Settings
 
@@ -26,8 +34,9 @@ def _norm(s: str) -> str:
 
 
 def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
-                       modes: tuple[str, ...] = MODES) -> dict[str, Any]:
-    """Metrics per search mode (dense, keyword, hybrid) on the dev queries."""
+                       modes: tuple[str, ...] = MODES, distractors: Sequence[str] = ()) -> dict[str, Any]:
+    """Metrics per search mode (dense, keyword, hybrid) on the dev queries; with ``distractors``
+    (files, folders or URLs) ingested beside the dev documents."""
     shared = require_shared()
     devset = shared / "devset"
     scorer = load_scorer("ir_score")
@@ -35,6 +44,8 @@ def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
     qrels = {q["qid"]: q["relevant_claims"] for q in queries}
     out: dict[str, Any] = {"queries": len(qrels), "default_mode": settings.search_mode}
     with dev_store(settings, pipeline) as (scratch, pipe):
+        if distractors:
+            out["distractors"] = _add_distractors(pipe, scratch, distractors)
         gold_of = _match_gold(pipe, read_jsonl(devset / "claims.jsonl"))
         gold_ids = set(gold_of.values())
         out["gold_claims_matched"] = len(gold_ids)
@@ -64,6 +75,19 @@ def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
                 "documents": {k: round(v, 4) for k, v in scorer.evaluate(doc_qrels, doc_run).items()},
             }
     return out
+
+
+def _add_distractors(pipe: Pipeline, scratch: Settings, sources: Sequence[str]) -> dict[str, Any]:
+    dev_docs = pipe.store.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    report = ingest(list(sources), scratch, pipeline=pipe)
+    total = pipe.store.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    if total == dev_docs:
+        raise UsageError(f"no document could be ingested from {', '.join(sources)} as distractors",
+                         hint="give a folder of HTML, PDF or text files, "
+                              "e.g. ../shared/article-extraction-benchmark/html")
+    claims = pipe.store.conn.execute("SELECT count(*) FROM claims").fetchone()[0]
+    return {"sources": list(sources), "documents": total - dev_docs, **{
+        k: report.count(k) for k in ("skipped", "failed")}, "claims_in_store": claims}
 
 
 def _match_gold(pipe: Pipeline, gold: list[dict[str, Any]]) -> dict[str, str]:
