@@ -144,11 +144,8 @@ def find_source(sources: Iterable[Source], name: str) -> Source:
 
 def add_source(path: Path, source: Source) -> Source:
     source = source.validated()
-    with yaml_file.editing(path):
-        if any(s.name == source.name for s in load_sources(path)):
-            raise UsageError(f"a source named '{source.name}' already exists",
-                             hint="pick another name, or remove it first with 'dualuse sources remove'")
-        yaml_file.append_entry(path, "sources", source.to_yaml(), HEADER)
+    yaml_file.add_named_entry(path, "sources", source.to_yaml(), HEADER, lambda: (s.name for s in load_sources(path)),
+                              "source", "pick another name, or remove it first with 'dualuse sources remove'")
     return source
 
 

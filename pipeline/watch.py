@@ -104,11 +104,8 @@ def load_watches(path: Path) -> list[Watch]:
 
 def add_watch(path: Path, watch: Watch) -> Watch:
     watch = watch.validated()
-    with yaml_file.editing(path):
-        if any(w.name == watch.name for w in load_watches(path)):
-            raise UsageError(f"a watch named '{watch.name}' already exists",
-                             hint="remove it first or pick another name")
-        yaml_file.append_entry(path, "watches", watch.to_yaml(), HEADER)
+    yaml_file.add_named_entry(path, "watches", watch.to_yaml(), HEADER, lambda: (w.name for w in load_watches(path)),
+                              "watch", "remove it first or pick another name")
     return watch
 
 

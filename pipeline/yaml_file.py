@@ -4,12 +4,12 @@ entries, read and written with ruamel.yaml so comments and order survive, writte
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, UsageError
 from pipeline.files import atomic_write
 
 
@@ -52,6 +52,16 @@ def entries(path: Path, key: str) -> list[Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get(key) or [], list):
         raise ConfigError(f"{path}: expected a mapping with a '{key}' list")
     return list(doc.get(key) or [])
+
+
+def add_named_entry(path: Path, key: str, entry: dict[str, Any], header: str,
+                    names: Callable[[], Iterable[str]], what: str, hint: str) -> None:
+    """Append ``entry`` to the ``key`` list unless ``names()`` (read under the lock) already has its
+    name: the one way the sources and watches registries gain an entry."""
+    with editing(path):
+        if entry["name"] in set(names()):
+            raise UsageError(f"a {what} named '{entry['name']}' already exists", hint=hint)
+        append_entry(path, key, entry, header)
 
 
 def append_entry(path: Path, key: str, entry: dict[str, Any], header: str) -> None:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -214,12 +215,25 @@ def _drip(h: BaseHTTPRequestHandler, byte: bytes, interval: float) -> None:
     h.close_connection = True
 
 
-class LocalServer:
-    """A threaded HTTP server on 127.0.0.1 with a route table and per-path hit counts."""
+@dataclass
+class Arrival:
+    path: str
+    at: float  # when the request arrived
+    headers: dict[str, str]
+    answering: float = 0.0  # when the server began writing its answer
 
-    def __init__(self, routes: dict[str, Handler]) -> None:
+
+class LocalServer:
+    """A threaded HTTP server on a loopback address with a route table. It counts hits per path and
+    logs every arrival (when it came, its headers, when the answer began); ``hold`` delays every
+    answer but robots.txt's, so a request overlapping a slow page would arrive meanwhile."""
+
+    def __init__(self, routes: dict[str, Handler], host: str = "127.0.0.1", hold: float = 0.0) -> None:
         self.routes = dict(routes)
+        self.host = host
         self.hits: Counter[str] = Counter()
+        self.log: list[Arrival] = []
+        self._lock = threading.Lock()
         outer = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -227,7 +241,13 @@ class LocalServer:
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
-                outer.hits[path] += 1
+                arrival = Arrival(path, time.monotonic(), {k.lower(): v for k, v in self.headers.items()})
+                with outer._lock:
+                    outer.hits[path] += 1
+                    outer.log.append(arrival)
+                if hold and path != "/robots.txt":
+                    time.sleep(hold)
+                arrival.answering = time.monotonic()
                 route = outer.routes.get(path)
                 if route is None:
                     send(self, 404, b"not found", "text/plain")
@@ -237,14 +257,18 @@ class LocalServer:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), _Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
 
-    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str = "/", host: str | None = None) -> str:
+        return f"http://{host or self.host}:{self.port}{path}"
+
+    def times(self, path_prefix: str = "/") -> list[float]:
+        """When the requests for paths under ``path_prefix`` arrived, in order."""
+        return [a.at for a in self.log if a.path.startswith(path_prefix)]
 
     def __enter__(self) -> LocalServer:
         self.thread.start()

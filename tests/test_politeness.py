@@ -13,10 +13,9 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -33,7 +32,7 @@ from pipeline.politeness import (
 )
 from pipeline.records import Fetched, SkipReason
 from pipeline.settings import Settings
-from tests.helpers import Handler, article_html, page, redirect, send
+from tests.helpers import Handler, LocalServer, article_html, page, redirect, send
 
 SLACK = 0.05
 """How much earlier than the configured interval a request may arrive at the server: the client
@@ -41,69 +40,6 @@ stamps a start, then connects, and on a loaded 2-core machine one request's trip
 take tens of milliseconds longer than the next one's. Every interval tested is at least 3x this."""
 
 ROBOTS_404 = None  # a route table without /robots.txt answers it 404: no rules
-
-
-@dataclass
-class Arrival:
-    path: str
-    at: float  # when the request arrived
-    headers: dict[str, str]
-    answering: float = 0.0  # when the server began writing its answer
-
-
-class HostServer:
-    """A threaded HTTP server bound to one loopback address that logs when every request arrived and
-    when the server began answering it."""
-
-    def __init__(self, routes: dict[str, Handler], host: str = "127.0.0.1", hold: float = 0.0) -> None:
-        self.routes = dict(routes)
-        self.host = host
-        self.log: list[Arrival] = []
-        self._lock = threading.Lock()
-        outer = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                arrival = Arrival(path, time.monotonic(), {k.lower(): v for k, v in self.headers.items()})
-                with outer._lock:
-                    outer.log.append(arrival)
-                if hold and path != "/robots.txt":
-                    time.sleep(hold)  # a slow page: a request overlapping it would arrive meanwhile
-                arrival.answering = time.monotonic()
-                route = outer.routes.get(path)
-                if route is None:
-                    send(self, 404, b"not found", "text/plain")
-                else:
-                    route(self)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.httpd = ThreadingHTTPServer((host, 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def url(self, path: str = "/") -> str:
-        return f"http://{self.host}:{self.port}{path}"
-
-    def hits(self, path: str) -> int:
-        return sum(1 for a in self.log if a.path == path)
-
-    def times(self, path_prefix: str = "/") -> list[float]:
-        return [a.at for a in self.log if a.path.startswith(path_prefix)]
-
-    def __enter__(self) -> HostServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
 
 
 def gaps(times: list[float]) -> list[float]:
@@ -191,13 +127,13 @@ def test_limiter_interval_bounds(settings_factory) -> None:
 def test_robots_group_for_our_token(polite) -> None:
     text = "User-agent: *\nDisallow: /\n\nUser-agent: dualuse\nDisallow: /private\n"
     _, fetcher = polite()
-    with HostServer({"/robots.txt": robots(text), "/public": html(), "/private": html()}) as srv:
+    with LocalServer({"/robots.txt": robots(text), "/public": html(), "/private": html()}) as srv:
         fetched = fetcher.fetch(srv.url("/public"))
         with pytest.raises(FetchError) as info:
             fetcher.fetch(srv.url("/private"))
         assert isinstance(fetched, Fetched) and fetched.status == 200
-        assert srv.hits("/private") == 0  # refused before any request
-        assert srv.hits("/robots.txt") == 1  # cached for the second URL
+        assert srv.hits["/private"] == 0  # refused before any request
+        assert srv.hits["/robots.txt"] == 1  # cached for the second URL
         assert srv.log[0].headers["user-agent"].startswith("dualuse/")
     assert info.value.reason == SkipReason.ROBOTS_DISALLOWED
     assert "robots.txt" in info.value.detail
@@ -205,35 +141,35 @@ def test_robots_group_for_our_token(polite) -> None:
 
 def test_robots_star_group_applies_to_us(polite) -> None:
     _, fetcher = polite()
-    with HostServer({"/robots.txt": robots("User-agent: *\nDisallow: /\n"), "/a": html()}) as srv:
+    with LocalServer({"/robots.txt": robots("User-agent: *\nDisallow: /\n"), "/a": html()}) as srv:
         with pytest.raises(FetchError) as info:
             fetcher.fetch(srv.url("/a"))
-        assert srv.hits("/a") == 0
+        assert srv.hits["/a"] == 0
     assert info.value.reason == "robots-disallowed"
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 410])
 def test_robots_4xx_allows_all(polite, status: int) -> None:
     _, fetcher = polite()
-    with HostServer({"/robots.txt": page("nope", "text/plain", status=status), "/a": html(), "/b": html()}) as srv:
+    with LocalServer({"/robots.txt": page("nope", "text/plain", status=status), "/a": html(), "/b": html()}) as srv:
         assert isinstance(fetcher.fetch(srv.url("/a")), Fetched)
         assert isinstance(fetcher.fetch(srv.url("/b")), Fetched)
-        assert srv.hits("/robots.txt") == 1
+        assert srv.hits["/robots.txt"] == 1
     assert fetcher.robots.rules(srv.url("/a")).status == "unavailable"
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])
 def test_robots_5xx_disallows_host_for_the_run(polite, status: int) -> None:
     _, fetcher = polite(fetch_retries=2)
-    with HostServer({"/robots.txt": page("down", "text/plain", status=status), "/a": html()}) as srv:
+    with LocalServer({"/robots.txt": page("down", "text/plain", status=status), "/a": html()}) as srv:
         for path in ("/a", "/b"):
             with pytest.raises(FetchError) as info:
                 fetcher.fetch(srv.url(path))
             assert info.value.reason == SkipReason.ROBOTS_UNREACHABLE
             assert f"HTTP {status}" in info.value.detail
             assert "off-limits for this run" in info.value.detail
-        assert srv.hits("/a") == 0
-        assert srv.hits("/robots.txt") == 1  # not asked again in this run
+        assert srv.hits["/a"] == 0
+        assert srv.hits["/robots.txt"] == 1  # not asked again in this run
     assert PoliteFetcher(fetcher.settings).robots.rules(srv.url("/a")).status == "unreachable"
 
 
@@ -243,17 +179,17 @@ def test_robots_timeout_disallows_host(polite) -> None:
         send(h, 200, "User-agent: *\nAllow: /\n", ROBOTS)
 
     _, fetcher = polite(fetch_timeout=0.5)
-    with HostServer({"/robots.txt": slow, "/a": html()}) as srv:
+    with LocalServer({"/robots.txt": slow, "/a": html()}) as srv:
         with pytest.raises(FetchError) as info:
             fetcher.fetch(srv.url("/a"))
-        assert srv.hits("/a") == 0
+        assert srv.hits["/a"] == 0
     assert info.value.reason == "robots-unreachable"
     assert "0.5s" in info.value.detail
 
 
 def test_robots_html_page_means_no_rules(polite) -> None:
     _, fetcher = polite()
-    with HostServer({"/robots.txt": page("<html><body>Disallow: /</body></html>"), "/a": html()}) as srv:
+    with LocalServer({"/robots.txt": page("<html><body>Disallow: /</body></html>"), "/a": html()}) as srv:
         assert isinstance(fetcher.fetch(srv.url("/a")), Fetched)
 
 
@@ -261,20 +197,20 @@ def test_robots_refetched_after_ttl(settings_factory) -> None:
     now = [1000.0]
     settings = settings_factory(allow_private=True, crawl_delay=0.0, robots_ttl=60.0)
     cache = RobotsCache(settings, clock=lambda: now[0])
-    with HostServer({"/robots.txt": robots("User-agent: *\nDisallow: /x\n")}) as srv:
+    with LocalServer({"/robots.txt": robots("User-agent: *\nDisallow: /x\n")}) as srv:
         assert not cache.rules(srv.url("/x")).allowed(srv.url("/x"))
         now[0] += 59
         cache.rules(srv.url("/y"))
-        assert srv.hits("/robots.txt") == 1
+        assert srv.hits["/robots.txt"] == 1
         now[0] += 2
         srv.routes["/robots.txt"] = robots("User-agent: *\nAllow: /\n")
         assert cache.rules(srv.url("/x")).allowed(srv.url("/x"))
-        assert srv.hits("/robots.txt") == 2
+        assert srv.hits["/robots.txt"] == 2
 
 
 def test_robots_fetch_goes_through_private_network_block(settings_factory) -> None:
     settings = settings_factory(allow_private=False, crawl_delay=0.0)
-    with HostServer({"/robots.txt": robots("User-agent: *\nAllow: /\n"), "/a": html()}) as srv:
+    with LocalServer({"/robots.txt": robots("User-agent: *\nAllow: /\n"), "/a": html()}) as srv:
         with pytest.raises(FetchError) as info:
             PoliteFetcher(settings).fetch(srv.url("/a"))
         assert srv.log == []  # neither robots.txt nor the page was requested
@@ -284,7 +220,7 @@ def test_robots_fetch_goes_through_private_network_block(settings_factory) -> No
 def test_robots_exposes_crawl_delay_and_sitemaps(polite) -> None:
     text = "User-agent: *\nCrawl-delay: 4\n\nUser-agent: dualuse\nRequest-rate: 1/7\nSitemap: http://x.example/s.xml\n"
     _, fetcher = polite()
-    with HostServer({"/robots.txt": robots(text)}) as srv:
+    with LocalServer({"/robots.txt": robots(text)}) as srv:
         rules = fetcher.robots.rules(srv.url("/a"))
     assert rules.crawl_delay == 7.0  # our own group: Request-rate 1 per 7 s
     assert rules.sitemaps == ["http://x.example/s.xml"]
@@ -294,7 +230,7 @@ def test_robots_matched_on_product_token_not_whole_user_agent(polite) -> None:
     # "github" is a word of our User-Agent header (the contact URL) but not our product token.
     text = "User-agent: github\nDisallow: /\n\nUser-agent: *\nAllow: /\n"
     _, fetcher = polite()
-    with HostServer({"/robots.txt": robots(text), "/a": html()}) as srv:
+    with LocalServer({"/robots.txt": robots(text), "/a": html()}) as srv:
         assert isinstance(fetcher.fetch(srv.url("/a")), Fetched)
         assert "github.com" in srv.log[0].headers["user-agent"]
 
@@ -305,7 +241,7 @@ def test_robots_matched_on_product_token_not_whole_user_agent(polite) -> None:
 
 def test_crawl_delay_honoured(polite) -> None:
     _, fetcher = polite(crawl_delay=0.05)
-    with HostServer({"/robots.txt": robots("User-agent: *\nCrawl-delay: 0.3\n"),
+    with LocalServer({"/robots.txt": robots("User-agent: *\nCrawl-delay: 0.3\n"),
                      **{f"/p{i}": html() for i in range(3)}}) as srv:
         for i in range(3):
             fetcher.fetch(srv.url(f"/p{i}"))
@@ -316,7 +252,7 @@ def test_crawl_delay_honoured(polite) -> None:
 
 def test_crawl_delay_capped(polite) -> None:
     _, fetcher = polite(crawl_delay=0.05, crawl_delay_max=0.2)
-    with HostServer({"/robots.txt": robots("User-agent: *\nCrawl-delay: 30\n"),
+    with LocalServer({"/robots.txt": robots("User-agent: *\nCrawl-delay: 30\n"),
                      **{f"/p{i}": html() for i in range(3)}}) as srv:
         started = time.monotonic()
         for i in range(3):
@@ -328,11 +264,11 @@ def test_crawl_delay_capped(polite) -> None:
 
 
 @pytest.fixture
-def two_hosts() -> Iterator[tuple[HostServer, HostServer]]:
+def two_hosts() -> Iterator[tuple[LocalServer, LocalServer]]:
     # Pages take 0.2 s to serve, longer than the 0.15 s interval: only the one-at-a-time rule keeps a
     # second request from starting while the first is still being answered.
     routes = {f"/p{i}": html() for i in range(4)}
-    with HostServer(routes, host="127.0.0.2", hold=0.2) as a, HostServer(routes, host="127.0.0.3", hold=0.2) as b:
+    with LocalServer(routes, host="127.0.0.2", hold=0.2) as a, LocalServer(routes, host="127.0.0.3", hold=0.2) as b:
         yield a, b
 
 
@@ -347,7 +283,7 @@ def test_per_host_interval_and_concurrency_while_hosts_run_in_parallel(polite, t
     elapsed = time.monotonic() - started
     assert all(isinstance(r, Fetched) for r in results)
     for srv in (a, b):
-        assert srv.hits("/robots.txt") == 1
+        assert srv.hits["/robots.txt"] == 1
         assert len(srv.times("/p")) == 4
         host_gaps = gaps(srv.times("/"))  # robots.txt and four pages, in arrival order
         assert min(host_gaps) >= interval - SLACK, (srv.host, host_gaps)
@@ -369,24 +305,24 @@ def test_per_host_interval_and_concurrency_while_hosts_run_in_parallel(polite, t
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 def test_transient_status_retried_then_success(polite, status: int) -> None:
     _, fetcher = polite(fetch_retries=2)
-    with HostServer({"/a": flaky_then([(status, {}), (status, {})], html())}) as srv:
+    with LocalServer({"/a": flaky_then([(status, {}), (status, {})], html())}) as srv:
         fetched = fetcher.fetch(srv.url("/a"))
-        assert srv.hits("/a") == 3
+        assert srv.hits["/a"] == 3
     assert isinstance(fetched, Fetched) and fetched.status == 200
 
 
 def test_retries_bounded_by_setting(polite) -> None:
     _, fetcher = polite(fetch_retries=2)
-    with HostServer({"/a": page("down", "text/plain", status=503)}) as srv:
+    with LocalServer({"/a": page("down", "text/plain", status=503)}) as srv:
         with pytest.raises(FetchError) as info:
             fetcher.fetch(srv.url("/a"))
-        assert srv.hits("/a") == 3  # one try and two retries
+        assert srv.hits["/a"] == 3  # one try and two retries
     assert info.value.reason == "http-error"
 
 
 def test_backoff_without_retry_after_pauses_the_host(polite) -> None:
     _, fetcher = polite(fetch_retries=2, retry_backoff=0.15)
-    with HostServer({"/a": flaky_then([(500, {}), (500, {})], html())}) as srv:
+    with LocalServer({"/a": flaky_then([(500, {}), (500, {})], html())}) as srv:
         fetcher.fetch(srv.url("/a"))
         tries = gaps(srv.times("/a"))
     assert tries[0] >= 0.15 - SLACK and tries[1] >= 0.3 - SLACK, tries  # doubled per attempt
@@ -395,10 +331,10 @@ def test_backoff_without_retry_after_pauses_the_host(polite) -> None:
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 501])
 def test_other_errors_not_retried(polite, status: int) -> None:
     _, fetcher = polite(fetch_retries=3)
-    with HostServer({"/a": page("no", "text/plain", status=status)}) as srv:
+    with LocalServer({"/a": page("no", "text/plain", status=status)}) as srv:
         with pytest.raises(FetchError) as info:
             fetcher.fetch(srv.url("/a"))
-        assert srv.hits("/a") == 1
+        assert srv.hits["/a"] == 1
     assert info.value.reason == "http-error"
     assert str(status) in info.value.detail
 
@@ -414,21 +350,21 @@ def test_connection_error_retried(polite) -> None:
         send(h, 200, article_html())
 
     _, fetcher = polite(fetch_retries=1)
-    with HostServer({"/a": drop_first}) as srv:
+    with LocalServer({"/a": drop_first}) as srv:
         assert isinstance(fetcher.fetch(srv.url("/a")), Fetched)
-        assert srv.hits("/a") == 2
+        assert srv.hits["/a"] == 2
 
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_honoured_and_other_hosts_keep_going(polite, status: int) -> None:
     _, fetcher = polite(fetch_retries=1)
     busy = flaky_then([(status, {"Retry-After": "1"})], html())
-    with HostServer({"/a": busy}, host="127.0.0.4") as slow, HostServer({"/b": html()}, host="127.0.0.5") as other:
+    with LocalServer({"/a": busy}, host="127.0.0.4") as slow, LocalServer({"/b": html()}, host="127.0.0.5") as other:
         fetcher.fetch(other.url("/b"))  # robots.txt of the other host is cached before the race
         worker = threading.Thread(target=fetcher.fetch, args=(slow.url("/a"),))
         worker.start()
         give_up = time.monotonic() + 5
-        while slow.hits("/a") == 0 and time.monotonic() < give_up:
+        while slow.hits["/a"] == 0 and time.monotonic() < give_up:
             time.sleep(0.01)
         fetcher.fetch(other.url("/b"))  # while the slow host is paused
         worker.join(timeout=10)
@@ -441,13 +377,13 @@ def test_retry_after_honoured_and_other_hosts_keep_going(polite, status: int) ->
 
 def test_retry_after_over_cap_pauses_host_by_cap_and_gives_up(polite) -> None:
     _, fetcher = polite(fetch_retries=2, retry_after_max=0.3)
-    with HostServer({"/a": page("busy", "text/plain", status=503), "/b": html()}) as srv:
+    with LocalServer({"/a": page("busy", "text/plain", status=503), "/b": html()}) as srv:
         srv.routes["/a"] = lambda h: send(h, 503, b"busy", "text/plain", {"Retry-After": "3600"})
         started = time.monotonic()
         with pytest.raises(FetchError) as info:
             fetcher.fetch(srv.url("/a"))
         assert time.monotonic() - started < 2.0
-        assert srv.hits("/a") == 1  # not retried now: the server asked for an hour
+        assert srv.hits["/a"] == 1  # not retried now: the server asked for an hour
         fetcher.fetch(srv.url("/b"))
         after = srv.times("/b")[0] - srv.times("/a")[0]
     assert info.value.reason == "http-error"
@@ -460,7 +396,7 @@ def test_retry_after_http_date(polite) -> None:
     _, fetcher = polite(fetch_retries=1)
     when = datetime.now(UTC) + timedelta(seconds=2)
     busy = flaky_then([(429, {"Retry-After": format_datetime(when, usegmt=True)})], html())
-    with HostServer({"/a": busy}) as srv:
+    with LocalServer({"/a": busy}) as srv:
         fetcher.fetch(srv.url("/a"))
         tries = srv.times("/a")
     # An HTTP date has whole seconds: the wait is between 1 and 2 s.
@@ -480,7 +416,7 @@ def test_not_modified_through_polite_fetch(polite) -> None:
                  {"ETag": '"v7"', "Last-Modified": "Wed, 21 Oct 2026 07:28:00 GMT"})
 
     _, fetcher = polite()
-    with HostServer({"/feed": feed}) as srv:
+    with LocalServer({"/feed": feed}) as srv:
         first = fetcher.fetch(srv.url("/feed"), accept="feed")
         assert isinstance(first, Fetched)
         again = fetcher.fetch(srv.url("/feed"), accept="feed", validators=Validators.of(first))
@@ -493,7 +429,7 @@ def test_not_modified_through_polite_fetch(polite) -> None:
 
 def test_feed_purpose_through_polite_fetch(polite) -> None:
     _, fetcher = polite()
-    with HostServer({"/feed": page(b"<?xml version='1.0'?><rss/>", "application/rss+xml")}) as srv:
+    with LocalServer({"/feed": page(b"<?xml version='1.0'?><rss/>", "application/rss+xml")}) as srv:
         assert isinstance(fetcher.fetch(srv.url("/feed"), accept="feed"), Fetched)
         with pytest.raises(FetchError) as info:
             fetcher.fetch(srv.url("/feed"))
@@ -502,12 +438,12 @@ def test_feed_purpose_through_polite_fetch(polite) -> None:
 
 def test_redirect_to_robots_disallowed_path_stopped(polite) -> None:
     _, fetcher = polite()
-    with HostServer({"/robots.txt": robots("User-agent: *\nDisallow: /secret\n"),
+    with LocalServer({"/robots.txt": robots("User-agent: *\nDisallow: /secret\n"),
                      "/go": redirect("/secret/page"), "/secret/page": html()}) as srv:
         with pytest.raises(FetchError) as info:
             fetcher.fetch(srv.url("/go"))
-        assert srv.hits("/go") == 1
-        assert srv.hits("/secret/page") == 0
+        assert srv.hits["/go"] == 1
+        assert srv.hits["/secret/page"] == 0
     assert info.value.reason == "robots-disallowed"
 
 
@@ -524,11 +460,11 @@ class _PublicNameFetcher(Fetcher):
 def test_redirect_hop_to_loopback_blocked(settings_factory) -> None:
     settings = settings_factory(allow_private=False, crawl_delay=0.0)
     fetcher = PoliteFetcher(settings, fetcher=_PublicNameFetcher(settings))
-    with HostServer({"/robots.txt": robots("User-agent: *\nAllow: /\n")}) as srv:
+    with LocalServer({"/robots.txt": robots("User-agent: *\nAllow: /\n")}) as srv:
         srv.routes["/start"] = redirect(srv.url("/internal"))
         srv.routes["/internal"] = html()
         with pytest.raises(FetchError) as info:
             fetcher.fetch(f"http://news.example:{srv.port}/start")
-        assert srv.hits("/start") == 1
-        assert srv.hits("/internal") == 0  # the loopback hop was never requested
+        assert srv.hits["/start"] == 1
+        assert srv.hits["/internal"] == 0  # the loopback hop was never requested
     assert info.value.reason == "blocked"
