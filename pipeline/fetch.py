@@ -220,6 +220,14 @@ def gunzip(source: str, blob: bytes, limit: int, error: type[SourceError] = Sour
     return out
 
 
+def supported_name(name: str) -> bool:
+    """Whether a file name has a type ``load_file`` reads, gzip-compressed ones included."""
+    path = Path(name.lower())
+    if path.suffix == ".gz":
+        path = path.with_suffix("")
+    return path.suffix in SUPPORTED_EXT
+
+
 def sniff_kind(path: Path, head: bytes) -> SourceKind | None:
     ext = path.suffix.lower()
     if ext in HTML_EXT:

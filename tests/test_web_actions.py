@@ -5,6 +5,7 @@ everything that writes gets a data home of its own."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
 import time
@@ -211,6 +212,20 @@ def wait_for(client: TestClient, job_id: str, seconds: float = 120) -> dict[str,
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} did not finish in {seconds} s")
+
+
+def test_add_coverage_takes_a_gzip_compressed_page(own) -> None:
+    _pipe, client = own
+    sentence = "Quillmark Optics shipped gait-recognition cameras to the Borealis transit police in 2023."
+    html = article_html(title="Gait cameras for the transit police").replace("</h1>", f"</h1>\n<p>{sentence}</p>")
+    tarball = ("pages.tar.gz", gzip.compress(b"not an article"), "application/gzip")
+    assert_error(client.post("/api/ingest", files=[("files", tarball)]), 400,
+                 "'pages.tar.gz' is not a supported file type")
+    saved = ("saved-page.html.gz", gzip.compress(html.encode()), "application/gzip")
+    job = wait_for(client, client.post("/api/ingest", files=[("files", saved)]).json()["job"])
+    assert job["state"] == "done" and job["report"]["added"] == 1, job
+    hits = client.get("/api/search", params={"q": "Quillmark gait-recognition cameras Borealis", "limit": 3}).json()
+    assert sentence in [h["text"] for h in hits["hits"]]
 
 
 def test_add_coverage_uploads_and_urls_with_progress_and_alerts(own) -> None:

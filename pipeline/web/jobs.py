@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import DualuseError, UsageError
-from pipeline.fetch import SUPPORTED_EXT, now_iso
+from pipeline.fetch import SUPPORTED_EXT, now_iso, supported_name
 from pipeline.records import IngestReport, SourceResult
 from pipeline.settings import Settings
 from pipeline.urls import try_normalize_url
@@ -103,10 +103,9 @@ def check_urls(text: str) -> list[str]:
 def save_upload(settings: Settings, filename: str, data: bytes) -> Path:
     """Keep an uploaded file under the data home; returns its path (the source to ingest)."""
     name = clean_filename(filename)
-    suffix = Path(name).suffix.lower()
-    if suffix not in SUPPORTED_EXT:
+    if not supported_name(name):
         raise UsageError(f"'{name}' is not a supported file type",
-                         hint="upload " + ", ".join(sorted(SUPPORTED_EXT)))
+                         hint="upload " + ", ".join(sorted(SUPPORTED_EXT)) + ", each also as .gz")
     if not data:
         raise UsageError(f"'{name}' is empty", hint="upload a file with an article in it")
     if len(data) > MAX_FILE_BYTES:
