@@ -170,6 +170,14 @@ class HostLimiter:
                 if state.last_start is not None else state.last_end
             self._cond.notify_all()
 
+    def finished(self, key: HostKey) -> None:
+        """The request a ``turn`` was for has ended: the next start there counts from now (a slow
+        robots.txt answer would otherwise be followed by the first page sooner than ``interval``)."""
+        with self._cond:
+            state = self._hosts.setdefault(key, _HostState())
+            state.last_end = max(state.last_end or 0.0, self._clock())
+            self._cond.notify_all()
+
     def defer(self, key: HostKey, seconds: float) -> float:
         """Pause the host for ``seconds`` from now, capped at ``retry_after_max``; returns the pause."""
         pause = min(max(seconds, 0.0), self.settings.retry_after_max)
@@ -289,6 +297,9 @@ class RobotsCache:
             if exc.reason == SkipReason.UNSUPPORTED:  # e.g. an HTML page: it holds no robots rules
                 return rules("unavailable", exc.detail)
             return rules("unreachable", exc.detail)
+        finally:
+            if self.limiter is not None:
+                self.limiter.finished(key)
         text = fetched.body.decode("utf-8", errors="replace").lstrip("\ufeff")
         return rules("parsed", f"HTTP {fetched.status}", Protego.parse(text))
 

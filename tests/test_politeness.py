@@ -120,6 +120,35 @@ def test_limiter_interval_bounds(settings_factory) -> None:
     assert HostLimiter(settings_factory(crawl_delay=2.0, crawl_delay_max=0.5)).interval(10.0) == 2.0
 
 
+def test_limiter_counts_an_unheld_request_from_its_end(settings_factory) -> None:
+    """A ``turn`` (robots.txt, a redirect hop) is assumed short until ``finished`` says when it ended;
+    the next request waits the interval from that end, however long the first one took."""
+    limiter = HostLimiter(settings_factory(crawl_delay=0.2))
+    key = host_key("http://news.example/")
+    limiter.turn(key, 0.2)
+    time.sleep(0.3)  # the request took longer than the interval
+    limiter.finished(key)
+    ended = time.monotonic()
+    with limiter.slot(key, 0.2):
+        started = time.monotonic()
+    assert started - ended >= 0.2 - 0.01, started - ended
+
+
+def test_first_page_waits_the_interval_after_a_slow_robots_answer(polite) -> None:
+    answered: list[float] = []
+
+    def slow_robots(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.3)
+        send(h, 200, b"User-agent: *\nAllow: /\n", "text/plain")
+        answered.append(time.monotonic())
+
+    _, fetcher = polite(crawl_delay=0.2)
+    with LocalServer({"/robots.txt": slow_robots, "/a": html()}) as srv:
+        fetcher.fetch(srv.url("/a"))
+        [page] = [a for a in srv.log if a.path == "/a"]
+    assert page.at - answered[0] >= 0.2 - SLACK, page.at - answered[0]
+
+
 # ---------------------------------------------------------------------------------------------
 # robots.txt
 
