@@ -322,9 +322,10 @@ def test_per_host_interval_and_concurrency_while_hosts_run_in_parallel(polite, t
         assert overlaps == [], (srv.host, overlaps)
     # The hosts went in parallel: each one's pages arrived while the other's were still coming ...
     assert min(b.times("/p")) < max(a.times("/p")) and min(a.times("/p")) < max(b.times("/p"))
-    # ... so the run took about one host's four 0.2 s pages after its robots.txt (~1 s), not both
-    # hosts' eight pages one after the other (over 1.6 s).
-    assert elapsed < 1.6, elapsed
+    # ... so the run took about one host's four pages, each held 0.2 s and followed by the 0.15 s
+    # interval (measured 1.47 s), not both hosts' eight one after the other (at least 8 x 0.35 =
+    # 2.8 s however fast the machine). The bound sits between, with room for a loaded machine.
+    assert elapsed < 2.5, elapsed
 
 
 # ---------------------------------------------------------------------------------------------
