@@ -11,6 +11,7 @@ them, so a crash between the SQLite commit and the index write is repaired by th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import uuid
@@ -327,6 +328,19 @@ class Store:
     def snapshot_file(root: Path, sha256: str) -> Path:
         """Where the snapshot with this SHA-256 lives under the snapshots folder ``root``."""
         return root / sha256[:2] / sha256
+
+    @classmethod
+    def read_snapshot(cls, root: Path, sha256: str) -> bytes | None:
+        """The snapshot's bytes, checked against their SHA-256; None when its file is missing.
+        Raises ``StoreError`` when the file no longer matches its hash (altered or damaged)."""
+        try:
+            data = cls.snapshot_file(root, sha256).read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise StoreError(f"snapshot {sha256} does not match its SHA-256: the file was altered",
+                             hint="restore it from a backup; the evidence pack's manifest has the hashes")
+        return data
 
     def snapshot_meta(self, sha256: str) -> dict[str, Any] | None:
         """The stored facts of a snapshot (content type, source, URL, fetch time), or None."""

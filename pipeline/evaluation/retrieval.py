@@ -78,16 +78,13 @@ def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
 
 
 def _add_distractors(pipe: Pipeline, scratch: Settings, sources: Sequence[str]) -> dict[str, Any]:
-    dev_docs = pipe.store.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
     report = ingest(list(sources), scratch, pipeline=pipe)
-    total = pipe.store.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
-    if total == dev_docs:
+    if not report.count("added"):
         raise UsageError(f"no document could be ingested from {', '.join(sources)} as distractors",
                          hint="give a folder of HTML, PDF or text files, "
                               "e.g. ../shared/article-extraction-benchmark/html")
-    claims = pipe.store.conn.execute("SELECT count(*) FROM claims").fetchone()[0]
-    return {"sources": list(sources), "documents": total - dev_docs, **{
-        k: report.count(k) for k in ("skipped", "failed")}, "claims_in_store": claims}
+    return {"sources": list(sources), "documents": report.count("added"), "skipped": report.count("skipped"),
+            "failed": report.count("failed"), "claims_in_store": pipe.store.claim_count()}
 
 
 def _match_gold(pipe: Pipeline, gold: list[dict[str, Any]]) -> dict[str, str]:

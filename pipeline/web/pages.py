@@ -7,7 +7,6 @@ only made for http(s) URLs.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import tempfile
@@ -21,7 +20,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
 from pipeline.dossier_render import render
-from pipeline.errors import StoreError
 from pipeline.search import MAX_LIMIT, Hit
 from pipeline.store import ClaimRow, Store
 from pipeline.web import services
@@ -280,15 +278,11 @@ def snapshot_response(engine: Engine, sha256: str) -> Response:
     if meta is None:
         raise services.NotFoundError(f"no stored snapshot '{sha256[:80]}'",
                                      hint="snapshot hashes are shown on claim pages and by 'dualuse show'")
-    path = Store.snapshot_file(engine.settings.snapshots_path, sha)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise services.NotFoundError(f"snapshot {sha} is recorded but its file is missing from {path.parent}",
-                                     hint="restore the data home's snapshots folder from a backup") from None
-    if hashlib.sha256(data).hexdigest() != sha:
-        raise StoreError(f"snapshot {sha} does not match its SHA-256: the file was altered",
-                         hint="restore it from a backup; the evidence pack's manifest has the hashes")
+    data = Store.read_snapshot(engine.settings.snapshots_path, sha)
+    if data is None:
+        folder = Store.snapshot_file(engine.settings.snapshots_path, sha).parent
+        raise services.NotFoundError(f"snapshot {sha} is recorded but its file is missing from {folder}",
+                                     hint="restore the data home's snapshots folder from a backup")
     ctype = (meta.get("content_type") or "").split(";")[0].strip().lower()
     name = f"snapshot-{sha[:16]}.{SNAPSHOT_EXT.get(ctype, 'bin')}"
     return Response(data, media_type="application/octet-stream",
