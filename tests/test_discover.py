@@ -399,6 +399,22 @@ def test_malformed_sitemap_keeps_entries_before_the_error() -> None:
     assert all("=2" not in e.url for e in result.urls)  # never a silently mangled URL
 
 
+def test_malformed_sitemap_never_emits_the_entry_being_read() -> None:
+    """Whatever libxml2 recovers after an error (lxml 6.2 closes the open elements): the entry the
+    error struck is never returned, even when its <loc> was complete, and entries in earlier
+    64 KiB pieces and with a namespace prefix are kept."""
+    many = b"".join(b"<sm:url><sm:loc>https://m.example.com/p/%d</sm:loc></sm:url>" % n for n in range(3000))
+    body = (b'<sm:urlset xmlns:sm="http://www.sitemaps.org/schemas/sitemap/0.9">' + many
+            + b"<sm:url><sm:loc>https://m.example.com/bad</sm:loc><sm:lastmod>2026-01-01 & later</sm:lastmod>"
+              b"</sm:url><sm:url><sm:loc>https://m.example.com/after</sm:loc></sm:url></sm:urlset>")
+    assert len(body) > 2 * 65536
+    result = parse_sitemap(body, SITEMAP, max_urls=10_000)
+    urls = [e.url for e in result.urls]
+    assert len(urls) == 3000 and urls[-1] == "https://m.example.com/p/2999"
+    assert "https://m.example.com/bad" not in urls and "https://m.example.com/after" not in urls
+    assert codes(result) == {ProblemCode.MALFORMED}
+
+
 def test_sitemap_truncated_at_max_urls() -> None:
     locs = b"".join(b"<url><loc>https://s.example.com/p/%d</loc></url>" % n for n in range(1000))
     result = parse_sitemap(b"<urlset>" + locs + b"</urlset>", SITEMAP, max_urls=100)

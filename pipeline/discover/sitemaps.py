@@ -18,6 +18,7 @@ unexpanded would silently cut a ``<loc>`` short.
 from __future__ import annotations
 
 import contextlib
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -193,26 +194,35 @@ class _Reader:
         # Strict: libxml2's recovery mode silently drops characters (a bare '&' in
         # "?a=1&b=2" gives "?a=1=2"), so a wrong URL would be crawled. On an error we keep the
         # entries read before it and report where it broke.
+        #
+        # What libxml2 hands back *after* an error depends on its version (lxml 6.2's libxml2
+        # closes the open elements, so the <url> being read when the error struck came back with
+        # its <loc> cut short). So events are never read once a feed has failed: the body is fed
+        # in pieces that end just after an entry's closing tag (_entry_pieces), and only the
+        # events of feeds that succeeded are used. An entry whose closing tag was fed without an
+        # error was well-formed up to there, whatever the parser would do next; the piece holding
+        # the error is dropped whole, and with it the entry it was building.
         parser = etree.XMLPullParser(events=("start", "end"), resolve_entities=False, no_network=True,
                                      huge_tree=False, load_dtd=False, remove_comments=True, remove_pis=True)
         error: etree.XMLSyntaxError | None = None
         try:
-            for chunk in _chain(head, chunks, self.count):
-                parser.feed(chunk)
+            for piece in _entry_pieces(_chain(head, chunks, self.count)):
+                parser.feed(piece)
                 self._events(parser)
             parser.close()
+            self._events(parser)
         except etree.XMLSyntaxError as exc:
             error = exc
-        self._events(parser)  # what was parsed before the end or the error
         if error is None:
             return
+        self._events(parser, entries=False)  # the root may still tell what this was (a DOCTYPE: refused)
         message = " ".join(str(error.msg or error).split())[:200]
         if self.kind == SitemapKind.NONE:
             self.log.add(ProblemCode.NOT_A_SITEMAP, f"unreadable XML ({message})")
         else:
             self.log.add(ProblemCode.MALFORMED, f"not well-formed XML ({message}); kept the entries before it")
 
-    def _events(self, parser: Any) -> None:
+    def _events(self, parser: Any, *, entries: bool = True) -> None:
         for event, element in parser.read_events():
             if event == "start":
                 self.depth += 1
@@ -220,7 +230,7 @@ class _Reader:
                     self._root(element)
                 continue
             self.depth -= 1
-            if self.depth == 1:
+            if self.depth == 1 and entries:
                 self._entry(element)
                 element.clear()
                 parent = element.getparent()
@@ -278,6 +288,30 @@ class _Reader:
             raise _Stop
         self.seen.add(url)
         target.append(SitemapEntry(url, lastmod, published, " ".join(title.split()) if title else None))
+
+
+ENTRY_END_RE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:url|sitemap)\s*>")
+"""The closing tag of a sitemap entry, with or without a namespace prefix."""
+MAX_PIECE = 1 << 20
+
+
+def _entry_pieces(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The same bytes, re-cut so that each piece ends just after an entry's closing tag (``</url>``,
+    ``</sitemap>``); a closing tag split between two chunks ends the piece in the next one. A run
+    of over ``MAX_PIECE`` bytes without one is passed on as it is (memory stays bounded)."""
+    pending = b""
+    for chunk in chunks:
+        data = pending + chunk
+        start = 0
+        for match in ENTRY_END_RE.finditer(data):
+            yield data[start:match.end()]
+            start = match.end()
+        pending = data[start:]
+        if len(pending) > MAX_PIECE:
+            yield pending
+            pending = b""
+    if pending:
+        yield pending
 
 
 def _chain(head: bytes, chunks: Iterator[bytes], count: Any) -> Iterator[bytes]:
