@@ -201,7 +201,8 @@ class _Reader:
         # in pieces that end just after an entry's closing tag (_entry_pieces), and only the
         # events of feeds that succeeded are used. An entry whose closing tag was fed without an
         # error was well-formed up to there, whatever the parser would do next; the piece holding
-        # the error is dropped whole, and with it the entry it was building.
+        # the error is dropped whole, and with it the entry it was building. After an error only the
+        # root element is still looked at, to tell what the body was (a DOCTYPE: refused).
         parser = etree.XMLPullParser(events=("start", "end"), resolve_entities=False, no_network=True,
                                      huge_tree=False, load_dtd=False, remove_comments=True, remove_pis=True)
         error: etree.XMLSyntaxError | None = None
