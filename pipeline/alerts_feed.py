@@ -52,28 +52,21 @@ def atom_feed(alerts: list[dict[str, Any]], updated: str) -> str:
 
 
 def post_webhook(url: str, alerts: list[dict[str, Any]], settings: Settings) -> str | None:
-    """POST ``{"alerts": [...]}`` as JSON; the address is checked like any fetch (no private
-    networks unless allowed). Returns a problem line, or None when delivered."""
-    import urllib3
-
+    """POST ``{"alerts": [...]}`` as JSON through ``Fetcher.post``: the address actually connected to
+    is the one checked (no private networks unless allowed), as for any fetch. Returns a problem
+    line, or None when delivered."""
     from pipeline.errors import FetchError
     from pipeline.fetch import Fetcher
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"webhook {url}: not an http(s) URL"
-    try:
-        Fetcher(settings).resolve(url, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except FetchError as exc:
-        return f"webhook {url}: {exc.detail}"
     body = json.dumps({"alerts": alerts}, ensure_ascii=False).encode("utf-8")
     try:
-        resp = urllib3.PoolManager().request(
-            "POST", url, body=body, headers={"Content-Type": "application/json", "User-Agent": settings.user_agent},
-            timeout=urllib3.Timeout(total=settings.fetch_timeout), retries=False, redirect=False)
-    except urllib3.exceptions.HTTPError as exc:
-        return f"webhook {url}: {type(exc).__name__}"
-    return None if 200 <= resp.status < 300 else f"webhook {url}: HTTP {resp.status}"
+        status = Fetcher(settings).post(url, body, "application/json")
+    except FetchError as exc:
+        return f"webhook {url}: {exc.detail}"
+    return None if 200 <= status < 300 else f"webhook {url}: HTTP {status}"
 
 
 def raise_alerts(pipe: Pipeline, now: str) -> tuple[int, list[str]]:

@@ -20,6 +20,7 @@ from pipeline.errors import UsageError
 from pipeline.kb import KnowledgeBase
 from pipeline.records import ENTITY_TYPES, entity_id
 from pipeline.store import Store
+from pipeline.text_decode import decode_text
 
 MAX_NAMES = 1000
 MAX_NAME_CHARS = 200
@@ -66,12 +67,11 @@ def read_names(data: bytes | str, label: str = "the CSV") -> list[BatchName]:
         if len(data) > MAX_BYTES:
             raise UsageError(f"{label} is {len(data):,} bytes, over the {MAX_BYTES:,}-byte limit",
                              hint=f"split it; at most {MAX_NAMES} names per batch")
-        if b"\x00" in data[:4096]:
-            raise UsageError(f"{label} is not a text file", hint="upload a CSV with one name per row")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise UsageError(f"{label} is not UTF-8 text", hint="save it as CSV UTF-8") from None
+        decoded = decode_text(data, ("utf-8",))
+        if decoded is None:
+            what = "not a text file" if b"\x00" in data[:4096] else "not UTF-8 or UTF-16 text"
+            raise UsageError(f"{label} is {what}", hint="save it as CSV UTF-8, one name per row")
+        text = decoded
     else:
         text = data
     try:

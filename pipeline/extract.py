@@ -24,9 +24,15 @@ from pipeline.boilerplate import clean_lines
 from pipeline.errors import SourceError
 from pipeline.language import detect_language
 from pipeline.records import Document, Fetched, SkipReason, SourceKind
+from pipeline.text_decode import decode_text, unicode_encoding
 
 MIN_WORDS = 10
 """A document with fewer words of main text than this is treated as empty or boilerplate-only."""
+
+UNSPACED_RE = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+"""Letters of scripts written without spaces between words (Thai, Lao, Burmese, Khmer, Japanese kana,
+Chinese characters): counted as about two a word, or a Chinese article has "three words"."""
 
 FRONT_MATTER_RE = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 
@@ -40,7 +46,7 @@ def extract(raw: Fetched) -> Document:
     else:
         fields = _extract_text(raw)
     text = fields.pop("text")
-    if len(text.split()) < MIN_WORDS:
+    if word_count(text) < MIN_WORDS:
         reason = SkipReason.BOILERPLATE if fields.pop("had_markup", False) else SkipReason.EMPTY
         raise SourceError(
             raw.source, reason,
@@ -62,6 +68,12 @@ def extract(raw: Fetched) -> Document:
     )
 
 
+def word_count(text: str) -> int:
+    """Words of ``text`` in any script: spaced words, plus unspaced letters at about two a word."""
+    unspaced = len(UNSPACED_RE.findall(text))
+    return len(UNSPACED_RE.sub(" ", text).split()) + unspaced // 2
+
+
 def normalise_text(text: str) -> str:
     """Unicode NFC, unify line endings, strip control characters; keep no-break spaces and curly
     quotes as they are (they are part of the evidence)."""
@@ -70,18 +82,12 @@ def normalise_text(text: str) -> str:
 
 
 def decode(raw: Fetched) -> str:
-    body = raw.body
-    if b"\x00" in body[:8192]:
+    """The body as text: UTF-8 or UTF-16/32 by their BOM (or BOM-less UTF-16), else UTF-8, else
+    cp1252 (which decodes almost anything); ``binary`` when NUL bytes say it is not text."""
+    text = decode_text(raw.body, ("utf-8", "cp1252", "latin-1"))
+    if text is None:
         raise SourceError(raw.source, SkipReason.BINARY, "binary data, not text",
                           hint="give an .html, .txt, .md or .pdf file")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            text = body.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - cp1252 decodes almost anything; latin-1 always does
-        text = body.decode("latin-1")
     return normalise_text(text)
 
 
@@ -103,9 +109,12 @@ def _date(value: Any) -> str | None:
 def _extract_html(raw: Fetched) -> dict[str, Any]:
     import trafilatura  # heavy-ish import kept out of module import time
 
-    html = decode(raw)  # checks for binary data; trafilatura gets the bytes and sniffs the charset itself
+    html = decode(raw)  # checks for binary data
+    # trafilatura gets the bytes and sniffs an 8-bit charset itself (meta charset); UTF-16/32, which
+    # its sniffing does not read, goes to it decoded
+    wide = unicode_encoding(raw.body) not in (None, ("utf-8", 3))
     result = trafilatura.extract(
-        raw.body, url=raw.url, output_format="json", with_metadata=True,
+        html if wide else raw.body, url=raw.url, output_format="json", with_metadata=True,
         include_comments=False, include_tables=True, deduplicate=False,
     )
     data: dict[str, Any] = json.loads(result) if result else {}

@@ -41,11 +41,11 @@ from urllib.parse import urljoin, urlsplit
 
 import certifi
 import urllib3
-from courlan import normalize_url
 
 from pipeline.errors import FetchError, SourceError
 from pipeline.records import Fetched, SkipReason, SourceKind
 from pipeline.settings import Settings
+from pipeline.urls import web_locator
 
 HTML_EXT = {".html", ".htm", ".xhtml", ".shtml"}
 TEXT_EXT = {".txt", ".md", ".markdown", ".text"}
@@ -190,15 +190,6 @@ def is_url(source: str) -> bool:
     return source.lower().startswith(("http://", "https://"))
 
 
-def normalise_url(url: str) -> str:
-    """Canonical form used as a web document's identity (scheme/host case, default port, fragments,
-    tracking parameters), courlan's normaliser with its tracker removal on."""
-    try:
-        return str(normalize_url(url, strict=True))
-    except Exception:  # noqa: BLE001 - courlan raises assorted errors on junk; keep the raw URL
-        return url
-
-
 # ---------------------------------------------------------------------------------------------
 # Local files
 
@@ -313,9 +304,26 @@ def load_file(source: str, settings: Settings, *, explicit: bool = True) -> Fetc
 # URLs
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+"""The well-known NAT64 prefix (RFC 6052): its last 32 bits are the IPv4 address reached."""
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries to: IPv4-mapped, 6to4 (2002::/16), Teredo (2001::/32,
+    server and client) and NAT64. A 6to4 or Teredo address wrapping 127.0.0.1 or 10.0.0.1 reaches
+    that host through a relay, so it is judged as the IPv4 address itself."""
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip in NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [v4 for v4 in found if v4 is not None]
+
+
 def _address_blocked(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str | None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        for v4 in _embedded_ipv4(ip):
+            why = _address_blocked(v4, allow_private)
+            if why:
+                return f"{why} ({v4}, embedded in an IPv6 address)"
     if ip.is_multicast or ip.is_unspecified:
         return "a multicast or unspecified address"
     if ip.is_link_local:  # always: cloud metadata services live here (169.254.169.254, fd00:ec2::254's kin)
@@ -391,7 +399,7 @@ class Fetcher:
             if status == 304 and conditional and validators is not None:
                 new = Validators(etag=headers.get("etag") or validators.etag,
                                  last_modified=headers.get("last-modified") or validators.last_modified)
-                return NotModified(source=source, locator=normalise_url(url), url=url, validators=new,
+                return NotModified(source=source, locator=web_locator(url), url=url, validators=new,
                                    fetched_at=now_iso(), headers=tuple(sorted(headers.items())))
             return self._finish(source, url, status, headers, body, policy)
         raise FetchError(source, SkipReason.TOO_MANY_REDIRECTS,
@@ -420,7 +428,7 @@ class Fetcher:
             )
         return Fetched(
             source=source,
-            locator=normalise_url(url),  # the final URL: redirects to one article are one document
+            locator=web_locator(url),  # the final URL: redirects to one article are one document
             kind=kind,
             body=body,
             url=url,
@@ -433,8 +441,21 @@ class Fetcher:
     def _gunzip(self, source: str, blob: bytes) -> bytes:
         return gunzip(source, blob, self.settings.max_bytes, FetchError)
 
+    def post(self, url: str, body: bytes, content_type: str) -> int:
+        """POST ``body`` to ``url`` (a webhook) and return the status; redirects are not followed.
+
+        Through the same connection as every fetch: the name is resolved once, the address checked
+        against the private-network policy, and the socket connected to that checked address, so a
+        DNS answer that changes between a check and a connect (rebinding) cannot reach a private
+        host. Raises ``FetchError`` like ``fetch``."""
+        deadline = time.monotonic() + self.settings.fetch_timeout
+        status, _, _ = self._request(url, url.strip(), deadline, {"Content-Type": content_type},
+                                     method="POST", body=body)
+        return status
+
     def _request(self, source: str, url: str, deadline: float,
-                 extra_headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+                 extra_headers: Mapping[str, str] | None = None, *, method: str = "GET",
+                 body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchError(source, SkipReason.BAD_URL, f"not an http(s) URL: {url}",
@@ -471,7 +492,7 @@ class Fetcher:
                 conn.connect()
                 if conn.sock is not None:  # reads may take the rest of the budget, no more
                     conn.sock.settimeout(max(deadline - time.monotonic(), 0.05))
-                conn.request("GET", path, preload_content=False, headers={
+                conn.request(method, path, body=body, preload_content=False, headers={
                     "Host": host_header,
                     "User-Agent": self.settings.user_agent,
                     "Accept": ACCEPT_POLICIES["document"].header,
@@ -485,7 +506,7 @@ class Fetcher:
                 raise FetchError(source, SkipReason.UNREACHABLE, f"cannot connect to {host}: {_why(exc)}",
                                  hint="check the URL or try again later", retryable=True) from exc
             headers = {k.lower(): v for k, v in resp.headers.items()}
-            if resp.status in REDIRECT_CODES or resp.status >= 400 or resp.status == 304:
+            if resp.status in REDIRECT_CODES or resp.status >= 400 or resp.status == 304 or method != "GET":
                 return resp.status, headers, b""
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.settings.max_bytes:

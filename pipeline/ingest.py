@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.claims import cut_claims, embedding_text
+from pipeline.clock import Clock
 from pipeline.embed import Embedder
 from pipeline.errors import FetchError, SourceError
 from pipeline.extract import extract
@@ -58,8 +58,9 @@ class Pipeline:
     """The loaded components for one data home; close() when done."""
 
     def __init__(self, settings: Settings, *, tagger: Tagger | None = None,
-                 embedder: Embedder | None = None) -> None:
+                 embedder: Embedder | None = None, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock or Clock()  # retry back-offs wait on it
         self.tagger = tagger or Tagger(settings)
         self.embedder = embedder or Embedder(settings)
         self.fetcher = Fetcher(settings)
@@ -175,7 +176,7 @@ class Pipeline:
             except FetchError as exc:
                 if not exc.retryable or attempt == self.settings.fetch_retries:
                     raise
-                time.sleep(min(2.0 ** attempt, 10.0))
+                self.clock.sleep(min(2.0 ** attempt, 10.0))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def record(self, report: IngestReport, started_at: str) -> str:

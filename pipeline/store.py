@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,9 +26,15 @@ import numpy as np
 
 from pipeline import dedup
 from pipeline.errors import StoreError
-from pipeline.records import Fetched, Processed, entity_id
+from pipeline.records import Claim, Fetched, Processed, entity_id, make_id
+from pipeline.urls import web_locator
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+"""1: web documents keyed by courlan's strict normaliser, which dropped content parameters (two
+articles ``?storyid=2`` and ``?storyid=3`` were one document). 2: keyed by ``pipeline.urls.web_locator``.
+Opening an older store migrates it (``_rekey_web_documents``)."""
 FTS_TOKENIZE = "porter unicode61"
 """The tokenizer of ``claims_fts`` below; the keyword index (``pipeline/keyword.py``) tokenises queries with
 it (``tests/test_keyword.py`` checks the two agree)."""
@@ -179,10 +186,14 @@ class Store:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(SCHEMA)
+            fresh = self.conn.execute("SELECT NOT EXISTS (SELECT 1 FROM documents)").fetchone()[0]
             self._migrate()
             self.conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION) if fresh else "1",),
             )
+            if self.schema_version() < 2:
+                self._rekey_web_documents()
             # Tells this store from another one at the same path (a data home started afresh), whose
             # claims version may coincide with this one's.
             self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
@@ -201,6 +212,54 @@ class Store:
                 self.conn.execute(f"ALTER TABLE documents ADD COLUMN {name}")
         if "stance" not in {r[1] for r in self.conn.execute("PRAGMA table_info(claims)")}:
             self.conn.execute("ALTER TABLE claims ADD COLUMN stance TEXT")
+
+    def schema_version(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else SCHEMA_VERSION
+
+    def _rekey_web_documents(self) -> int:
+        """Schema 1 -> 2: give every web document the id its URL has now (``web_locator``), with its
+        claims re-keyed the same way, in one transaction. Rows keep their rowids (updated in place),
+        so nothing is copied or lost: mentions, snapshots, syndication groups, run history, crawl
+        items and alerts follow the new ids; each re-keyed claim is tombstoned under its old id and
+        marked unindexed, so the next index sync (any ingest or crawl, or ``dualuse reindex``) swaps
+        the vectors, from the embeddings kept here. Returns the number of documents re-keyed."""
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        moved = 0
+        with self.transaction() as c:
+            c.execute("PRAGMA defer_foreign_keys = ON")  # ids change on both sides of a reference
+            rows = c.execute("SELECT doc_id, url FROM documents WHERE url IS NOT NULL").fetchall()
+            taken = {r[0] for r in c.execute("SELECT doc_id FROM documents")}
+            for old_id, url in rows:
+                locator = web_locator(url)
+                new_id = make_id("doc", locator)
+                if new_id == old_id or new_id in taken:
+                    continue
+                taken.add(new_id)
+                moved += 1
+                c.execute("UPDATE documents SET doc_id = ?, locator = ? WHERE doc_id = ?", (new_id, locator, old_id))
+                c.execute("UPDATE documents SET group_id = ? WHERE group_id = ?", (new_id, old_id))
+                for table in ("mentions", "doc_bands", "snapshots", "run_sources", "crawl_items"):
+                    if table in tables:
+                        c.execute(f"UPDATE {table} SET doc_id = ? WHERE doc_id = ?", (new_id, old_id))  # noqa: S608 - fixed names
+                seen: dict[str, int] = {}
+                for old_claim, text in c.execute("SELECT claim_id, text FROM claims WHERE doc_id = ? ORDER BY seq",
+                                                 (old_id,)).fetchall():
+                    key = " ".join(text.split())
+                    new_claim = Claim.make_id(new_id, text, seen.get(key, 0))
+                    seen[key] = seen.get(key, 0) + 1
+                    c.execute("UPDATE claims SET claim_id = ?, doc_id = ?, indexed = 0 WHERE claim_id = ?",
+                              (new_claim, new_id, old_claim))
+                    c.execute("UPDATE claim_entities SET claim_id = ? WHERE claim_id = ?", (new_claim, old_claim))
+                    c.execute("UPDATE claims_fts SET claim_id = ? WHERE claim_id = ?", (new_claim, old_claim))
+                    if "alerts" in tables:
+                        c.execute("UPDATE alerts SET claim_id = ? WHERE claim_id = ?", (new_claim, old_claim))
+                    c.execute("INSERT OR IGNORE INTO tombstones(claim_id) VALUES (?)", (old_claim,))
+            c.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        if moved:
+            log.warning("store %s: %d web documents re-keyed by their full URL (schema 2); the vector index "
+                        "catches up at the next ingest or crawl, or 'dualuse reindex'", self.path, moved)
+        return moved
 
     def close(self) -> None:
         if self._fts_conn is not None:

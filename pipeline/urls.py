@@ -113,6 +113,13 @@ def try_normalize_url(url: str) -> str | None:
         return None
 
 
+def web_locator(url: str) -> str:
+    """A web document's identity (``Fetched.locator``): the normalised URL, so every parameter that can
+    select content stays (``?storyid=2``, WordPress ``?p=159752``) and only tracking ones go; a URL the
+    normaliser refuses is kept as given. The crawler queues with the same normaliser."""
+    return try_normalize_url(url) or url
+
+
 def host_of(url: str) -> str:
     """The normalised host of a URL ('' when it has none)."""
     netloc = urlsplit(try_normalize_url(url) or "").hostname

@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from pipeline.clock import Clock
+
 # ---------------------------------------------------------------------------------------------
 # Article text (invented for the tests)
 
@@ -364,3 +366,36 @@ def hold_in_process(home: Path) -> subprocess.Popen[str]:
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "held"
     return proc
+
+
+# ---------------------------------------------------------------------------------------------
+# time
+
+
+class FakeClock(Clock):
+    """A clock tests move by hand: ``sleep`` and timed waits advance it at once and are recorded in
+    ``waits``, so pacing and back-off are checked exactly, never against the wall clock. A wait
+    without a timeout (for another thread's notify) still waits for real, briefly, and loops."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.waits: list[float] = []
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.waits.append(seconds)
+            self.now += max(seconds, 0.0)
+
+    def wait(self, cond: threading.Condition, timeout: float | None) -> None:
+        if timeout is None:
+            cond.wait(0.5)
+        else:
+            self.sleep(timeout)

@@ -181,3 +181,50 @@ def test_ingest_skips_non_english(tmp_path: Path, make_pipeline) -> None:
     assert "'fr'" in (result.detail or "")
     assert pipe.store.stats()["documents"] == 0
     assert report.ok
+
+
+CHINESE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<title>警方采购DNA测序仪 | 新闻网</title>
+</head><body><header><nav><a href="/">首页</a> <a href="/world">国际</a></nav></header>
+<article><h1>警方采购DNA测序仪</h1>
+<p>据采购记录显示，该地区公安局于2019年从一家欧洲供应商购买了四十台DNA测序仪。官员表示，这些机器将用于建立该省居民的基因数据库。</p>
+<p>一个人权组织的研究人员表示，这些样本是在未经同意的情况下采集的，并且针对少数民族。供应商表示，它不知道该局在销售后如何使用其设备。</p>
+<p>该公司发言人表示，公司遵守适用于其产品的所有出口管制规定。两个国家的立法者要求供应商解释其销售流程和尽职调查。</p>
+</article><footer><p>版权所有 2021 新闻网</p></footer></body></html>"""
+
+
+def test_chinese_article_page_is_not_english_not_boilerplate(tmp_path: Path, make_pipeline) -> None:
+    from pipeline.ingest import ingest
+
+    assert extract(raw(CHINESE_PAGE, SourceKind.HTML, "zh.html")).lang == "zh"
+    path = tmp_path / "zh.html"
+    path.write_text(CHINESE_PAGE, encoding="utf-8")
+    pipe = make_pipeline()
+    [result] = ingest([str(path)], pipe.settings, pipeline=pipe).results
+    assert (result.status, result.reason) == ("skipped", "not-english")
+
+
+@pytest.mark.parametrize(("encoding", "bom"), [("utf-16", True), ("utf-16-le", False), ("utf-16-be", False),
+                                               ("utf-8-sig", True), ("utf-32", True)])
+def test_unicode_text_files_are_read_as_text(tmp_path: Path, encoding: str, bom: bool) -> None:
+    body = "---\ntitle: Sequencers for the bureau\n---\n\n" + article_text("Café owners were not asked.")
+    path = tmp_path / "notes.txt"
+    path.write_bytes(body.encode(encoding))
+    doc = extract(load_file(str(path), Settings()))
+    assert doc.title == "Sequencers for the bureau"
+    assert ARTICLE_SENTENCES[0] in doc.text and "Café owners" in doc.text and "\ufeff" not in doc.text
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_unicode_html_files_are_read_as_text(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "page.html"
+    path.write_bytes(article_html().replace('<meta property', '<meta charset="utf-8"><meta property')
+                     .encode(encoding))
+    doc = extract(load_file(str(path), Settings()))
+    assert ARTICLE_SENTENCES[0] in doc.text and doc.title == "Police bought DNA sequencers from a European vendor"
+
+
+def test_binary_with_nul_bytes_is_still_binary() -> None:
+    with pytest.raises(SourceError) as info:
+        extract(raw(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 40, SourceKind.TEXT, "x.txt"))
+    assert info.value.reason == "binary"

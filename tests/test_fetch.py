@@ -492,3 +492,88 @@ def test_link_local_is_refused_even_when_private_networks_are_allowed() -> None:
     for address in ("169.254.169.254", "fe80::1"):
         assert _address_blocked(ipaddress.ip_address(address), allow_private=True) == "a link-local address"
     assert _address_blocked(ipaddress.ip_address("127.0.0.1"), allow_private=True) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The alert webhook goes through the same connection-level address check
+
+
+def test_webhook_cannot_be_rebound_to_a_private_address(settings: Settings, monkeypatch) -> None:
+    """DNS rebinding: ``hook.example`` first answers a public address (which passes the check), then
+    127.0.0.1. A check followed by a second lookup would POST to the loopback server; the webhook
+    must connect to the address it checked (here a public one, whose connect is refused locally)."""
+    import json
+    import socket
+    from http.server import ThreadingHTTPServer
+    from threading import Thread
+
+    import urllib3.util.connection
+
+    from pipeline.alerts_feed import post_webhook
+
+    received: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    Thread(target=httpd.serve_forever, daemon=True).start()
+    port = httpd.server_address[1]
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])  # the first answer is public; every later one is loopback
+
+    def rebinding(host, *args, **kwargs):
+        if host == "hook.example":
+            return real_getaddrinfo(next(answers, "127.0.0.1"), *args, **kwargs)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    real_connect = urllib3.util.connection.create_connection
+    connected: list[str] = []
+
+    def connect(address, *args, **kwargs):
+        host, port_ = address
+        ip = real_getaddrinfo(host, port_)[0][4][0] if host != "hook.example" else rebinding(host, port_)[0][4][0]
+        connected.append(ip)
+        if ip != "127.0.0.1":
+            raise ConnectionRefusedError("no traffic leaves this machine in tests")
+        return real_connect((ip, port_), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", connect)
+    try:
+        problem = post_webhook(f"http://hook.example:{port}/hook", [{"claim_id": "c1"}], settings)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert received == []
+    assert connected == ["93.184.216.34"]
+    assert problem is not None and problem.startswith(f"webhook http://hook.example:{port}/hook:")
+    json.dumps(problem)  # one plain line
+
+
+def test_webhook_to_loopback_is_refused_by_default(settings: Settings) -> None:
+    from pipeline.alerts_feed import post_webhook
+
+    problem = post_webhook(f"http://127.0.0.1:{free_port()}/hook", [{"claim_id": "c1"}], settings)
+    assert problem is not None and "loopback" in problem and "\n" not in problem
+
+
+@pytest.mark.parametrize("host", [
+    "2002:7f00:1::1",  # 6to4 wrapping 127.0.0.1
+    "2002:a00:1::1",  # 6to4 wrapping 10.0.0.1
+    "2002:c0a8:101::1",  # 6to4 wrapping 192.168.1.1
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+])
+def test_ipv6_addresses_embedding_private_ipv4_are_refused(settings: Settings, host: str) -> None:
+    with pytest.raises(FetchError) as info:
+        Fetcher(settings).fetch(f"http://[{host}]:9/x")
+    assert info.value.reason == "blocked"
+    assert "embedded in an IPv6 address" in info.value.detail

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from pipeline.ingest import describe, ingest
-from tests.helpers import article_html, article_text, flaky, page, serve
+from tests.helpers import FakeClock, article_html, article_text, flaky, page, send, serve
 
 
 def by_source(report) -> dict[str, tuple[str, str | None]]:
@@ -82,10 +83,12 @@ def test_same_file_by_relative_and_absolute_path_is_one_document(make_pipeline, 
 
 def test_url_ingest_with_retry_on_503(make_pipeline) -> None:
     pipe = make_pipeline(allow_private=True)
+    pipe.clock = clock = FakeClock()
     with serve({"/story": flaky(503, page(article_html())), "/gone": page("gone", "text/plain", 404)}) as srv:
         report = ingest([srv.url("/story"), srv.url("/gone")], pipe.settings, pipeline=pipe)
         assert srv.hits["/story"] == 2  # one retry after the 503
         assert srv.hits["/gone"] == 1  # a 404 is not retried
+    assert clock.waits == [1.0]  # the back-off, on the injected clock
     assert by_source(report) == {srv.url("/story"): ("added", None), srv.url("/gone"): ("failed", "http-error")}
     row = pipe.store.conn.execute("SELECT url, title, published, kind FROM documents").fetchone()
     assert tuple(row) == (srv.url("/story"), "Police bought DNA sequencers from a European vendor",
@@ -119,3 +122,85 @@ def test_changed_processing_settings_reprocess_unchanged_text(make_pipeline, set
     assert wider.version != first.version
     assert ingest([str(path)], wider.settings, pipeline=wider).results[0].status == "updated"
     assert ingest([str(path)], wider.settings, pipeline=wider).results[0].status == "unchanged"
+
+
+def _by_story(h) -> None:
+    """/article.php?storyid=N and /?p=N: one article per parameter value, as real outlets serve them."""
+    params = parse_qs(h.path.partition("?")[2])
+    key = "storyid" if "storyid" in params else "p"
+    story = f"{key}={params[key][0]}"
+    html = article_html(title=f"Story {story}: police bought DNA sequencers").replace(
+        "</article>", f"<p>Only story {story} says Thermo Fisher Scientific sold kits to police in Xinjiang "
+                      f"under tender {story}-77.</p></article>")
+    send(h, 200, html)
+
+
+def test_articles_selected_by_query_parameters_are_separate_documents(make_pipeline) -> None:
+    pipe = make_pipeline(allow_private=True)
+    with serve({"/article.php": _by_story, "/": _by_story}) as srv:
+        urls = [srv.url("/article.php?storyid=2"), srv.url("/article.php?storyid=3"),
+                srv.url("/?p=159752"), srv.url("/?p=159753")]
+        report = ingest(urls, pipe.settings, pipeline=pipe)
+        assert [r.status for r in report.results] == ["added"] * 4
+        # tracking parameters alone do not make another document
+        again = ingest([srv.url("/article.php?storyid=2&utm_source=rss&fbclid=x1&mc_cid=9&gclid=z")],
+                       pipe.settings, pipeline=pipe)
+    assert [r.status for r in again.results] == ["unchanged"]
+    assert pipe.store.stats()["documents"] == 4
+    titles = sorted(r[0] for r in pipe.store.conn.execute("SELECT title FROM documents"))
+    assert titles[0].startswith("Story p=159752") and titles[-1].startswith("Story storyid=3")
+
+
+def test_old_data_home_is_rekeyed_on_open(make_pipeline, settings_factory, monkeypatch) -> None:
+    """A store written when web documents were keyed by courlan's strict normaliser (which dropped
+    ``?storyid=``) is re-keyed when opened: same documents and claims, new ids, the vector index
+    swapped at the next sync, and the second article then stored beside the first."""
+    import courlan
+
+    import pipeline.fetch
+    from pipeline.index import sync
+    from pipeline.records import make_id
+    from pipeline.store import Store
+    from pipeline.urls import web_locator
+
+    settings = settings_factory(allow_private=True)
+    with serve({"/article.php": _by_story}) as srv:
+        first, second = srv.url("/article.php?storyid=2"), srv.url("/article.php?storyid=3")
+        with monkeypatch.context() as patch:  # the old identity
+            patch.setattr(pipeline.fetch, "web_locator", lambda url: str(courlan.normalize_url(url, strict=True)))
+            old = make_pipeline(settings)
+            assert [r.status for r in ingest([first], settings, pipeline=old).results] == ["added"]
+            old.store.conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+            old_doc = old.store.conn.execute("SELECT doc_id FROM documents").fetchone()[0]
+            old_claims = {r[0] for r in old.store.conn.execute("SELECT claim_id FROM claims")}
+            old_texts = sorted(r[0] for r in old.store.conn.execute("SELECT text FROM claims"))
+            assert old.index.count() == len(old_claims) > 0
+            old.close()
+        assert old_doc == make_id("doc", str(courlan.normalize_url(first, strict=True)))
+
+        store = Store(settings.db_path)  # opening migrates
+        try:
+            new_doc = store.conn.execute("SELECT doc_id FROM documents").fetchone()[0]
+            assert new_doc == make_id("doc", web_locator(first)) != old_doc
+            assert store.schema_version() == 2
+            assert sorted(r[0] for r in store.conn.execute("SELECT text FROM claims")) == old_texts
+            new_claims = {r[0] for r in store.conn.execute("SELECT claim_id FROM claims")}
+            assert len(new_claims) == len(old_claims) and not new_claims & old_claims
+            for table in ("mentions", "snapshots", "run_sources"):
+                assert {r[0] for r in store.conn.execute(f"SELECT doc_id FROM {table}")} == {new_doc}, table
+            fts = {r[0] for r in store.conn.execute("SELECT claim_id FROM claims_fts")}
+            assert fts == new_claims
+            linked = {r[0] for r in store.conn.execute("SELECT DISTINCT claim_id FROM claim_entities")}
+            assert linked and linked <= new_claims
+        finally:
+            store.close()
+        Store(settings.db_path).close()  # a second open changes nothing
+
+        pipe = make_pipeline(settings)
+        assert sync(pipe.store, pipe.index) == len(new_claims)
+        assert pipe.index.count() == len(new_claims)
+        assert sorted(pipe.index.collection.get(ids=sorted(new_claims))["ids"]) == sorted(new_claims)
+        report = ingest([first, second], settings, pipeline=pipe)
+    assert [r.status for r in report.results] == ["unchanged", "added"]
+    assert pipe.store.stats()["documents"] == 2
+    assert pipe.index.count() == pipe.store.claim_count()
