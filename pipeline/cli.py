@@ -492,11 +492,24 @@ def bench(ctx: click.Context, n_claims: int, n_docs: int, n_queries: int, skip_c
 @click.option("--distractors", multiple=True, metavar="PATH",
               help="Retrieval: also ingest these files or folders (assumed not relevant), e.g. "
                    "../shared/article-extraction-benchmark/html. Repeatable.")
+@click.option("--set", "set_name", type=click.Choice(["devset", "devset-wide"]), default="devset", show_default=True,
+              help="Which dev set: the five documents, or the 60 texts on 20 topics (entities and stance, per "
+                   "topic; its texts rebuilt into data/devset-wide as its README says).")
+@click.option("--leave-kb-out", is_flag=True,
+              help="Entities: also tag with every name the set's gold lists removed from the knowledge base.")
 @click.pass_context
-def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool, distractors: tuple[str, ...]) -> None:
+def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool, distractors: tuple[str, ...],
+             set_name: str, leave_kb_out: bool) -> None:
     """Measure quality on ../shared: entities, stance, retrieval and dossiers on the dev set, extraction on
     the benchmark."""
-    from pipeline.evaluation.report import run_eval
+    from pipeline.evaluation.report import WIDE_MEASURES, run_eval
+
+    if (set_name != "devset" or leave_kb_out) and what not in WIDE_MEASURES:
+        raise UsageError(f"'dualuse eval {what}' runs on the five-document set only",
+                         hint="with --set devset-wide or --leave-kb-out, measure: " + ", ".join(WIDE_MEASURES))
+    if (set_name != "devset" or leave_kb_out) and check:
+        raise UsageError("--check compares the five-document set with its floors",
+                         hint="run 'dualuse eval --check' without --set or --leave-kb-out")
 
     if distractors and what != "retrieval":
         raise UsageError("--distractors applies to 'dualuse eval retrieval' only",
@@ -504,7 +517,7 @@ def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool, distract
     if distractors and check:
         raise UsageError("--check compares the dev set alone with its floors; it cannot be combined with --distractors",
                          hint="run 'dualuse eval --check' and 'dualuse eval retrieval --distractors PATH' separately")
-    result, failures = run_eval(_settings(ctx), what, distractors)
+    result, failures = run_eval(_settings(ctx), what, distractors, set_name, leave_kb_out)
     if as_json:
         _emit_json(result)
     else:
@@ -512,6 +525,26 @@ def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool, distract
     for f in failures:
         click.echo(f"below floor: {f}", err=True)
     ctx.exit(1 if check and failures else 0)
+
+
+@main.command(name="train")
+@click.argument("what", type=click.Choice(["typer"]))
+@click.option("--cv-only", is_flag=True, help="Report the leave-topic-out figures; do not write new weights.")
+@click.pass_context
+def train_cmd(ctx: click.Context, what: str, cv_only: bool) -> None:
+    """Train the span typer on both dev sets and generated sentences (models/span-typer/weights.json),
+    after reporting its leave-topic-out figures on the wide set."""
+    from pipeline.evaluation.typer_training import cross_validate, train_shipped
+
+    settings = _settings(ctx)
+    figures = cross_validate(settings, log=lambda msg: click.echo(msg, err=True))
+    _emit_json({name: {how: {"scores": scored["scores"],
+                             "per_topic": {t: s["micro"] for t, s in scored.get("per_topic", {}).items()}}
+                       for how, scored in by_how.items()} for name, by_how in figures.items()})
+    if not cv_only:
+        typer = train_shipped(settings)
+        click.echo(f"wrote the span typer ({len(typer.features):,} features, {typer.meta['examples']:,} examples)",
+                   err=True)
 
 
 # the monitoring commands (sources, crawl, watch, alerts, schedule) register themselves on ``main``

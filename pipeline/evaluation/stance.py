@@ -1,21 +1,28 @@
-"""Stance accuracy on the dev set's 25 labelled claims, with a confusion matrix."""
+"""Stance accuracy on a dev set's labelled claims (the five-document set's 25, the wide set's 324),
+with a confusion matrix and, for the wide set, accuracy per topic."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipeline.evaluation.devset import read_jsonl, require_shared
+from pipeline.evaluation.sets import EvalSet, load_set
 from pipeline.stance import STANCES, classify_stance
 from pipeline.tag import Tagger
 
 
-def evaluate_stance(tagger: Tagger) -> dict[str, Any]:
-    claims = read_jsonl(require_shared() / "devset" / "claims.jsonl")
+def evaluate_stance(tagger: Tagger, evalset: EvalSet | None = None) -> dict[str, Any]:
+    evalset = evalset or load_set("devset")
     confusion = {gold: dict.fromkeys(STANCES, 0) for gold in STANCES}
     correct = 0
-    for c in claims:
+    by_topic: dict[str, list[int]] = {}
+    for c in evalset.claims:
         predicted = classify_stance(c["quote"], tagger.tag(c["quote"]).mentions)
         confusion[c["stance"]][predicted] += 1
-        correct += predicted == c["stance"]
-    return {"claims": len(claims), "accuracy": round(correct / len(claims), 4),
-            "confusion_gold_by_predicted": confusion}
+        hit = int(predicted == c["stance"])
+        correct += hit
+        by_topic.setdefault(evalset.topics.get(c["doc"], "?"), []).append(hit)
+    out: dict[str, Any] = {"claims": len(evalset.claims), "accuracy": round(correct / len(evalset.claims), 4),
+                           "confusion_gold_by_predicted": confusion}
+    if len(by_topic) > 1:
+        out["per_topic"] = {t: round(sum(v) / len(v), 4) for t, v in sorted(by_topic.items())}
+    return out

@@ -1,0 +1,259 @@
+"""The learned span typer: what a candidate name is (company, product, agency, region, another
+organisation, or not a name), from its form and its context, for names no list holds.
+
+Candidates come from the tagger (spaCy's entities of every naming label, runs of proper nouns and
+acronyms, knowledge-base matches and the product/force patterns). Each is described by sparse
+features that never spell out the name itself: where it came from, what the knowledge base says of
+it (a strong prior, not the decision), the form rules of ``entity_rules`` (agency heads, company
+suffixes, NGO and media words), its shape (capitals, digits, length, an acronym in brackets after
+it) and the words around it. Words inside the name are used only when they are common lower-case
+English words (``lexicon``: the head noun "safety" in a firm's name, "police" in a force's), so a
+model trained on annotated coverage learns how vendors, products and agencies are written about,
+not which ones were in that coverage.
+
+A multinomial logistic regression (trained by ``pipeline/evaluation/typer_training.py`` with
+scikit-learn) scores every candidate; probabilities are averaged over the occurrences of one name in
+a document (a name keeps its type through an article), and overlapping candidates are resolved best
+first. The model is a JSON file of weights (``models/span-typer/weights.json``), read with numpy:
+no pickle, and inference needs nothing but this module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.entity_rules import (
+    ACADEMIC_RE,
+    AGENCY_HEAD_RE,
+    COMPANY_CUES_RE,
+    COMPANY_FORM_RE,
+    INTERGOV_RE,
+    MEDIA_CUES_RE,
+    MEDIA_RE,
+    NGO_CUES_RE,
+    NGO_RE,
+    agency_by_form,
+    classify_org,
+    is_generic_government,
+)
+from pipeline.kb import KnowledgeBase, clean_surface, norm_key
+from pipeline.settings import MODELS_DIR
+
+LABELS = ("none", "company", "product", "agency", "region", "other")
+"""What a candidate can be; 'other' is an organisation that is none of the four (NGO, media, lab)."""
+TYPER_PATH = MODELS_DIR / "span-typer" / "weights.json"
+CONNECTORS = {"of", "for", "and", "&", "de", "la", "del", "du", "on"}
+CONTEXT = 3  # words each side
+NUMERIC_ENTS = {"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One candidate span: character offsets into the document, its text, its features."""
+
+    start: int
+    end: int
+    text: str
+    key: str  # norm_key of the text: occurrences of one name share it
+    features: dict[str, float]
+    kb_type: str | None  # the knowledge base's type for the text, if it has exactly one
+
+
+def _word(token: Any) -> str:
+    """A context word as a feature value: proper nouns and numbers by shape only."""
+    if token.like_num:
+        return "<num>"
+    if token.pos_ == "PROPN" or (token.is_title and not token.is_sent_start):
+        return "<Name>"
+    if token.is_upper and len(token.text) > 1:
+        return "<ACR>"
+    return str(token.lower_)
+
+
+def span_features(span: Any, sources: Iterable[str], kb: KnowledgeBase, lexicon: frozenset[str]) -> Candidate:
+    """Features of one candidate ``span`` (a spaCy Span); ``sources`` name what proposed it."""
+    doc = span.doc
+    text = span.text
+    name = clean_surface(text)
+    f: dict[str, float] = {"bias": 1.0}
+    for src in sources:
+        f[f"src={src}"] = 1.0
+    known = kb.candidates(name)
+    types = sorted({k.etype for k in known})
+    kb_type = None
+    if types:
+        for t in types:
+            f[f"kb={t}"] = 1.0
+        if len(types) == 1:
+            kb_type = types[0]
+    if kb.is_nonentity(name):
+        f["kb_nonentity"] = 1.0
+    words = name.split()
+    n = len(words)
+    f[f"ntok={min(n, 4)}"] = 1.0
+    if INTERGOV_RE.match(name):
+        f["form_intergov"] = 1.0
+    if AGENCY_HEAD_RE.search(name):
+        f["form_agency_head"] = 1.0
+    if agency_by_form(name):
+        f["form_agency"] = 1.0
+    if COMPANY_FORM_RE.search(name):
+        f["form_company"] = 1.0
+    if NGO_RE.search(name):
+        f["form_ngo"] = 1.0
+    if MEDIA_RE.search(name):
+        f["form_media"] = 1.0
+    if ACADEMIC_RE.search(name):
+        f["form_academic"] = 1.0
+    if is_generic_government(name):
+        f["form_generic_government"] = 1.0
+    sentence = span.sent.text if span.sent is not None else text
+    f[f"rule={classify_org(name, sentence)}"] = 1.0
+    context = sentence.replace(text, " ")
+    for rx, tag in ((COMPANY_CUES_RE, "cue_company"), (NGO_CUES_RE, "cue_ngo"), (MEDIA_CUES_RE, "cue_media")):
+        if rx.search(context):
+            f[tag] = 1.0
+    if name.isupper() and len(name) >= 2 and name.replace(".", "").isalpha():
+        f["shape_acronym"] = 1.0
+    if re.search(r"[a-z][A-Z]", name):
+        f["shape_camel"] = 1.0
+    if any(ch.isdigit() for ch in name):
+        f["shape_digit"] = 1.0
+    if "-" in name:
+        f["shape_hyphen"] = 1.0
+    if name[:1].islower():
+        f["shape_lower_start"] = 1.0
+    if "." in name:
+        f["shape_dot"] = 1.0
+    if any(w.lower() in CONNECTORS for w in words[1:-1]):
+        f["shape_connector"] = 1.0
+    if span.start == span.sent.start if span.sent is not None else span.start == 0:
+        f["sent_start"] = 1.0
+    for pos, w in ((0, words[0]), (n - 1, words[-1])):
+        low = w.lower().strip(".,'’")
+        if low in lexicon:
+            f[f"{'first' if pos == 0 and n > 1 else 'last'}={low}"] = 1.0
+    for w in words[1:-1]:
+        low = w.lower()
+        if low in lexicon:
+            f[f"in={low}"] = 1.0
+    for i in range(1, CONTEXT + 1):
+        if span.start - i >= 0:
+            f[f"L{i}={_word(doc[span.start - i])}"] = 1.0
+        if span.end + i - 1 < len(doc):
+            f[f"R{i}={_word(doc[span.end + i - 1])}"] = 1.0
+    if span.start >= 1 and span.end < len(doc) and doc[span.start - 1].text == "(" and doc[span.end].text == ")":
+        f["in_brackets"] = 1.0
+    if span.end + 2 < len(doc) and doc[span.end].text == "(" and doc[span.end + 1].is_upper:
+        f["acronym_after"] = 1.0
+    if span.end < len(doc) and doc[span.end].tag_ == "POS":
+        f["possessive"] = 1.0
+    lo, hi = max(0, span.start - 6), min(len(doc), span.end + 6)
+    for token in (*doc[lo:span.start], *doc[span.end:hi]):
+        if token.is_alpha and not token.is_stop and token.is_lower:
+            f[f"ctx={token.lower_}"] = 0.5
+    return Candidate(span.start_char, span.end_char, text, norm_key(name), f, kb_type)
+
+
+class SpanTyper:
+    """The trained weights: ``probabilities(candidates)`` per candidate, averaged per name."""
+
+    def __init__(self, labels: Sequence[str], features: dict[str, int], weights: np.ndarray, bias: np.ndarray,
+                 lexicon: frozenset[str], meta: dict[str, Any] | None = None) -> None:
+        self.labels = tuple(labels)
+        self.features = features
+        self.weights = weights  # (n_features, n_labels)
+        self.bias = bias
+        self.lexicon = lexicon
+        self.meta = meta or {}
+        self.own_weight = float(self.meta.get("own_weight", 0.0))
+        """How much an occurrence's own scores count against the name's mean in the document."""
+        self.threshold = float(self.meta.get("threshold", 0.5))
+        self.pooling = str(self.meta.get("pooling", "mean"))
+
+    @classmethod
+    def load(cls, path: Path = TYPER_PATH) -> SpanTyper:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        names: list[str] = data["features"]
+        return cls(data["labels"], {n: i for i, n in enumerate(names)}, np.asarray(data["weights"], dtype=np.float64),
+                   np.asarray(data["bias"], dtype=np.float64), frozenset(data["lexicon"]), data.get("meta"))
+
+    def save(self, path: Path) -> None:
+        names = sorted(self.features, key=self.features.__getitem__)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"labels": list(self.labels), "features": names,
+                "weights": [[round(float(x), 5) for x in row] for row in self.weights],
+                "bias": [round(float(x), 5) for x in self.bias], "lexicon": sorted(self.lexicon), "meta": self.meta}
+        path.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "0"))
+
+    def scores(self, candidates: Sequence[Candidate]) -> np.ndarray:
+        """Per-candidate label probabilities (rows: candidates, columns: ``labels``)."""
+        out = np.tile(self.bias, (len(candidates), 1))
+        for row, cand in enumerate(candidates):
+            for name, value in cand.features.items():
+                col = self.features.get(name)
+                if col is not None:
+                    out[row] += value * self.weights[col]
+        out -= out.max(axis=1, keepdims=True) if len(candidates) else 0.0
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True) if len(candidates) else 1.0
+        return out
+
+    def probabilities(self, candidates: Sequence[Candidate]) -> np.ndarray:
+        """``scores`` averaged (in log space) with the other occurrences of the same name in the
+        document: one name, one type through an article."""
+        probs = self.scores(candidates)
+        if not len(candidates):
+            return probs
+        groups: dict[str, list[int]] = {}
+        for i, cand in enumerate(candidates):
+            groups.setdefault(cand.key, []).append(i)
+        mixed = probs.copy()
+        for rows in groups.values():
+            if len(rows) > 1:
+                mean = probs[rows].mean(axis=0) if self.pooling == "mean" else \
+                    np.exp(np.log(np.clip(probs[rows], 1e-9, 1.0)).mean(axis=0))
+                mean /= mean.sum()
+                mixed[rows] = (1.0 - self.own_weight) * mean + self.own_weight * probs[rows]
+        return mixed
+
+
+def resolve(candidates: Sequence[Candidate], probs: np.ndarray, labels: Sequence[str],
+            threshold: float = 0.5) -> list[tuple[Candidate, str, float]]:
+    """Non-overlapping (candidate, label, confidence), best first: a candidate is kept when its best
+    label is a name's (not 'none') with at least ``threshold`` of the probability mass; regions may
+    sit inside an agency's name ('Xinjiang' in 'Xinjiang Public Security Bureau')."""
+    none = labels.index("none")
+    # longest first among the confident (a maximal name, "U.S. Customs and Border Protection",
+    # before the shorter name inside it), then the more confident
+    order = sorted(range(len(candidates)),
+                   key=lambda i: (-int(1.0 - probs[i][none] >= threshold), -(candidates[i].end - candidates[i].start),
+                                  -(1.0 - probs[i][none])))
+    taken: list[tuple[Candidate, str, float]] = []
+    for i in order:
+        cand = candidates[i]
+        p = probs[i].copy()
+        p[none] = 0.0
+        best = int(np.argmax(p))
+        confidence = float(p[best])
+        if confidence < threshold or math.isnan(confidence):
+            continue
+        label = labels[best]
+        clash = [t for t in taken if t[0].start < cand.end and cand.start < t[0].end]
+        if clash and not (label == "region" and all(t[1] == "agency" and t[0].start <= cand.start
+                                                    and cand.end <= t[0].end for t in clash)):
+            continue
+        taken.append((cand, label, confidence))
+    return sorted(taken, key=lambda t: t[0].start)
