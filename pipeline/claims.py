@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable, Sequence
 
-from pipeline.records import Claim, Document
+from pipeline.records import Claim, Document, Mention
 from pipeline.stance import classify_stance
 from pipeline.tag import TagResult
+
+StanceFn = Callable[[str, Sequence[Mention], int], str]
 
 MIN_WORDS = 4
 """Fragments shorter than this (a stray quote mark, "Photo: AP") are not claims."""
 
 
-def cut_claims(doc: Document, tagged: TagResult, context_sentences: int = 1) -> tuple[Claim, ...]:
+def cut_claims(doc: Document, tagged: TagResult, context_sentences: int = 1,
+               stance: StanceFn = classify_stance) -> tuple[Claim, ...]:
+    """The document's claims; ``stance(sentence, its mentions, sentence offset)`` reads each one's stance."""
     text = doc.text
     para_starts = [s for s, _ in tagged.paragraphs]
     sentences = [
@@ -59,7 +64,7 @@ def cut_claims(doc: Document, tagged: TagResult, context_sentences: int = 1) -> 
             context_start=sentences[lo][0],
             context_end=sentences[hi][1],
             mentions=tuple(inside),
-            stance=classify_stance(sentence, inside, offset=start),
+            stance=stance(sentence, inside, start),
         ))
     return tuple(claims)
 

@@ -528,15 +528,23 @@ def eval_cmd(ctx: click.Context, what: str, as_json: bool, check: bool, distract
 
 
 @main.command(name="train")
-@click.argument("what", type=click.Choice(["typer"]))
+@click.argument("what", type=click.Choice(["typer", "stance"]))
 @click.option("--cv-only", is_flag=True, help="Report the leave-topic-out figures; do not write new weights.")
 @click.pass_context
 def train_cmd(ctx: click.Context, what: str, cv_only: bool) -> None:
-    """Train the span typer on both dev sets and generated sentences (models/span-typer/weights.json),
+    """Train the span typer (models/span-typer/) or the stance model (models/stance/) on both dev sets,
     after reporting its leave-topic-out figures on the wide set."""
+    settings = _settings(ctx)
+    if what == "stance":
+        from pipeline.evaluation import stance_training
+
+        _emit_json(stance_training.cross_validate(settings))
+        if not cv_only:
+            model = stance_training.train_shipped(settings)
+            click.echo(f"wrote the stance model ({len(model.features):,} features)", err=True)
+        return
     from pipeline.evaluation.typer_training import cross_validate, train_shipped
 
-    settings = _settings(ctx)
     figures = cross_validate(settings, log=lambda msg: click.echo(msg, err=True))
     _emit_json({name: {how: {"scores": scored["scores"],
                              "per_topic": {t: s["micro"] for t, s in scored.get("per_topic", {}).items()}}

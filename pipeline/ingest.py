@@ -24,6 +24,7 @@ from pipeline.fetch import Fetcher, expand_sources, load, now_iso
 from pipeline.index import VectorIndex, sync
 from pipeline.records import Fetched, IngestReport, Processed, SkipReason, SourceResult
 from pipeline.settings import Settings
+from pipeline.stance import StanceReader
 from pipeline.store import Store
 from pipeline.tag import Tagger
 from pipeline.writer import writing
@@ -61,6 +62,7 @@ class Pipeline:
                  embedder: Embedder | None = None, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or Clock()  # retry back-offs wait on it
+        self.stance = StanceReader(settings)
         self.tagger = tagger or Tagger(settings)
         self.embedder = embedder or Embedder(settings)
         self.fetcher = Fetcher(settings)
@@ -85,7 +87,7 @@ class Pipeline:
     def version(self) -> str:
         """What produced a stored document's tags, claims and vectors. A document stored under
         another version is processed again even when its text is unchanged."""
-        return (f"{self.tagger.version}+claims-ctx{self.settings.context_sentences}-stance1"
+        return (f"{self.tagger.version}+claims-ctx{self.settings.context_sentences}-stance-{self.stance.version}"
                 f"+emb-{self.embedder.name}-context")
 
     def warm_up(self) -> None:
@@ -116,7 +118,7 @@ class Pipeline:
             self.store.touch(document.doc_id, raw.sha256, now_iso())
             return SourceResult(source=raw.source, status="unchanged", doc_id=document.doc_id)
         tagged = self.tagger.tag(document.text)
-        claims = cut_claims(document, tagged, self.settings.context_sentences)
+        claims = cut_claims(document, tagged, self.settings.context_sentences, self.stance.classify)
         return Processed(document=document, mentions=tagged.mentions, claims=claims, raw=raw)
 
     def save(self, processed: Processed) -> SourceResult:

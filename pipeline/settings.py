@@ -114,6 +114,9 @@ class Settings:
     entity_typer: str = "learned"
     """How candidate names are typed: ``learned`` (the span typer in ``models/span-typer/``, see its
     model card; the rules alone when its weights are not installed) or ``rules``."""
+    stance_model: str = "learned"
+    """How a claim's stance is read: ``learned`` (``models/stance/``, see ``models/stance.md``; the rules
+    when its weights are not installed) or ``rules`` (``pipeline/stance.classify_stance``)."""
     kb_extra: tuple[str, ...] = ()
     """Extra knowledge-base YAML files (``DUALUSE_KB_EXTRA``, os.pathsep-separated)."""
 

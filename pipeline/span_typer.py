@@ -20,7 +20,6 @@ no pickle, and inference needs nothing but this module.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -45,6 +44,7 @@ from pipeline.entity_rules import (
     is_generic_government,
 )
 from pipeline.kb import KnowledgeBase, clean_surface, norm_key
+from pipeline.linear_model import LinearModel
 from pipeline.settings import MODELS_DIR
 
 LABELS = ("none", "company", "product", "agency", "region", "other")
@@ -99,22 +99,12 @@ def span_features(span: Any, sources: Iterable[str], kb: KnowledgeBase, lexicon:
     words = name.split()
     n = len(words)
     f[f"ntok={min(n, 4)}"] = 1.0
-    if INTERGOV_RE.match(name):
-        f["form_intergov"] = 1.0
-    if AGENCY_HEAD_RE.search(name):
-        f["form_agency_head"] = 1.0
-    if agency_by_form(name):
-        f["form_agency"] = 1.0
-    if COMPANY_FORM_RE.search(name):
-        f["form_company"] = 1.0
-    if NGO_RE.search(name):
-        f["form_ngo"] = 1.0
-    if MEDIA_RE.search(name):
-        f["form_media"] = 1.0
-    if ACADEMIC_RE.search(name):
-        f["form_academic"] = 1.0
-    if is_generic_government(name):
-        f["form_generic_government"] = 1.0
+    forms = (("intergov", INTERGOV_RE.match), ("agency_head", AGENCY_HEAD_RE.search), ("agency", agency_by_form),
+             ("company", COMPANY_FORM_RE.search), ("ngo", NGO_RE.search), ("media", MEDIA_RE.search),
+             ("academic", ACADEMIC_RE.search), ("generic_government", is_generic_government))
+    for tag, test in forms:  # the form rules of entity_rules, as evidence rather than decisions
+        if test(name):
+            f[f"form_{tag}"] = 1.0
     sentence = span.sent.text if span.sent is not None else text
     f[f"rule={classify_org(name, sentence)}"] = 1.0
     context = sentence.replace(text, " ")
@@ -163,17 +153,13 @@ def span_features(span: Any, sources: Iterable[str], kb: KnowledgeBase, lexicon:
     return Candidate(span.start_char, span.end_char, text, norm_key(name), f, kb_type)
 
 
-class SpanTyper:
-    """The trained weights: ``probabilities(candidates)`` per candidate, averaged per name."""
+class SpanTyper(LinearModel):
+    """The trained weights: ``scores`` per candidate, ``name_probabilities`` averaged per name."""
 
     def __init__(self, labels: Sequence[str], features: dict[str, int], weights: np.ndarray, bias: np.ndarray,
-                 lexicon: frozenset[str], meta: dict[str, Any] | None = None) -> None:
-        self.labels = tuple(labels)
-        self.features = features
-        self.weights = weights  # (n_features, n_labels)
-        self.bias = bias
+                 meta: dict[str, Any] | None = None, lexicon: frozenset[str] = frozenset()) -> None:
+        super().__init__(labels, features, weights, bias, meta)
         self.lexicon = lexicon
-        self.meta = meta or {}
         self.own_weight = float(self.meta.get("own_weight", 0.0))
         """How much an occurrence's own scores count against the name's mean in the document."""
         self.threshold = float(self.meta.get("threshold", 0.5))
@@ -181,37 +167,17 @@ class SpanTyper:
 
     @classmethod
     def load(cls, path: Path = TYPER_PATH) -> SpanTyper:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        names: list[str] = data["features"]
-        return cls(data["labels"], {n: i for i, n in enumerate(names)}, np.asarray(data["weights"], dtype=np.float64),
-                   np.asarray(data["bias"], dtype=np.float64), frozenset(data["lexicon"]), data.get("meta"))
+        args, extra = cls.read(path)
+        return cls(**args, lexicon=frozenset(extra.get("lexicon", ())))
 
-    def save(self, path: Path) -> None:
-        names = sorted(self.features, key=self.features.__getitem__)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"labels": list(self.labels), "features": names,
-                "weights": [[round(float(x), 5) for x in row] for row in self.weights],
-                "bias": [round(float(x), 5) for x in self.bias], "lexicon": sorted(self.lexicon), "meta": self.meta}
-        path.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
-
-    @property
-    def version(self) -> str:
-        return str(self.meta.get("version", "0"))
+    def save(self, path: Path, **extra: Any) -> None:
+        super().save(path, lexicon=sorted(self.lexicon), **extra)
 
     def scores(self, candidates: Sequence[Candidate]) -> np.ndarray:
         """Per-candidate label probabilities (rows: candidates, columns: ``labels``)."""
-        out = np.tile(self.bias, (len(candidates), 1))
-        for row, cand in enumerate(candidates):
-            for name, value in cand.features.items():
-                col = self.features.get(name)
-                if col is not None:
-                    out[row] += value * self.weights[col]
-        out -= out.max(axis=1, keepdims=True) if len(candidates) else 0.0
-        np.exp(out, out=out)
-        out /= out.sum(axis=1, keepdims=True) if len(candidates) else 1.0
-        return out
+        return super().probabilities([c.features for c in candidates])
 
-    def probabilities(self, candidates: Sequence[Candidate]) -> np.ndarray:
+    def name_probabilities(self, candidates: Sequence[Candidate]) -> np.ndarray:
         """``scores`` averaged (in log space) with the other occurrences of the same name in the
         document: one name, one type through an article."""
         probs = self.scores(candidates)

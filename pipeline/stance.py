@@ -5,9 +5,16 @@
 * ``allegation`` – a third party (NGO, media, expert, a report) asserts something critical;
 * ``fact`` – the article's own voice, or documents speaking (procurement records, contracts).
 
-Decided from attribution in the sentence: the speech verb ("said", "told", "announced", "denied",
-"according to") and the words and tagged entities of whoever stands before it (or after "according
-to"). English news conventions only; a pure function of the claim text and its mentions.
+``classify_stance`` decides from attribution in the sentence: the speech verb ("said", "told",
+"announced", "denied", "according to") and the words and tagged entities of whoever stands before it
+(or after "according to"). English news conventions only; a pure function of the claim text and its
+mentions.
+
+``StanceReader`` is what the pipeline calls: the trained stance model (``models/stance/``, a
+logistic regression over ``stance_features``: the rules' reading, the speaker's words and entity
+types, the sentence's common words, quotation marks; trained by
+``pipeline/evaluation/stance_training.py``), or the rules alone (``DUALUSE_STANCE_MODEL=rules``, or
+no weights installed).
 """
 
 from __future__ import annotations
@@ -15,7 +22,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from pipeline.linear_model import LinearModel
 from pipeline.records import Mention
+from pipeline.settings import MODELS_DIR, Settings
+
+STANCE_PATH = MODELS_DIR / "stance" / "weights.json"
+STOPWORDS = frozenset({
+    "the", "a", "an", "of", "to", "in", "and", "or", "that", "for", "on", "with", "as", "by", "at", "is", "was",
+    "were", "be", "been", "it", "its", "this", "from", "has", "have", "had", "are", "which", "who", "their",
+    "his", "her", "they", "he", "she", "we", "our", "not"})
+WORD_RE = re.compile(r"[A-Za-z][A-Za-z'-]+")
 
 STANCES = ("fact", "allegation", "company_statement", "official_statement")
 
@@ -60,8 +76,7 @@ def _speaker_window(text: str) -> tuple[str, int, int] | None:
 
 def classify_stance(text: str, mentions: Sequence[Mention] = (), offset: int = 0) -> str:
     """``mentions`` carry offsets into a larger text in which ``text`` starts at ``offset``."""
-    if offset:
-        mentions = [Mention(m.text, m.label, m.canonical, m.start - offset, m.end - offset) for m in mentions]
+    mentions = _shift(mentions, offset)
     window = _speaker_window(text)
     if window is None:
         return "allegation" if "?" in text else "fact"
@@ -90,3 +105,72 @@ def _speaker_stance(text: str, who: str, start: int, end: int, mentions: Sequenc
     if "agency" in labels or OFFICIAL_WORDS_RE.search(who):
         return "official_statement"
     return None
+
+
+def _shift(mentions: Sequence[Mention], offset: int) -> Sequence[Mention]:
+    if not offset:
+        return mentions
+    return [Mention(m.text, m.label, m.canonical, m.start - offset, m.end - offset) for m in mentions]
+
+
+def stance_features(text: str, mentions: Sequence[Mention] = (), offset: int = 0) -> dict[str, float]:
+    """What the stance model reads of a sentence. Names are never features: capitalised words
+    inside the sentence are skipped, entities count by their type."""
+    mentions = _shift(mentions, offset)
+    f: dict[str, float] = {"bias": 1.0, f"rule={classify_stance(text, mentions)}": 1.0}
+    for found in WORD_RE.finditer(text):
+        word = found.group(0)
+        if word[0].isupper() and found.start() > 0:
+            continue
+        low = word.lower()
+        if low not in STOPWORDS:
+            f[f"w={low}"] = 1.0
+    ordered = sorted(mentions, key=lambda mention: mention.start)
+    for m in ordered:
+        f[f"ent={m.label}"] = 1.0
+    if ordered:
+        f[f"first_ent={ordered[0].label}"] = 1.0
+    window = _speaker_window(text)
+    if window is None:
+        f["no_speaker"] = 1.0
+    else:
+        who, start, end = window
+        for m in ordered:
+            if start <= m.start and m.end <= end:
+                f[f"speaker_ent={m.label}"] = 1.0
+        for word in re.findall(r"[a-z][a-z'-]+", who):
+            f[f"speaker={word}"] = 1.0
+    if re.search("[“”\"]", text):
+        f["quote"] = 1.0
+    if re.match("\\s*[“\"]", text):
+        f["starts_quote"] = 1.0
+    return f
+
+
+class StanceReader:
+    """The stance of a claim as the pipeline stores it: the trained model when installed and chosen
+    (``settings.stance_model``), else the rules. Loads its weights once, on first use."""
+
+    def __init__(self, settings: Settings, model: LinearModel | None = None) -> None:
+        self.settings = settings
+        self._model = model
+        self._loaded = model is not None
+
+    @property
+    def model(self) -> LinearModel | None:
+        if not self._loaded:
+            self._loaded = True
+            if self.settings.stance_model == "learned" and STANCE_PATH.is_file():
+                self._model = LinearModel.load(STANCE_PATH)
+        return self._model
+
+    @property
+    def version(self) -> str:
+        return f"model{self.model.version}" if self.model is not None else "rules2"
+
+    def classify(self, text: str, mentions: Sequence[Mention] = (), offset: int = 0) -> str:
+        model = self.model
+        if model is None:
+            return classify_stance(text, _shift(mentions, offset))
+        return model.predict(stance_features(text, mentions, offset))
+

@@ -327,7 +327,7 @@ class Tagger:
 
     def learned_mentions(self, candidates: list[Candidate], typer: SpanTyper) -> list[Mention]:
         """Mentions the span typer makes of ``candidates`` (one document's, from ``candidates``)."""
-        probs = typer.probabilities(candidates)
+        probs = typer.name_probabilities(candidates)
         out: list[Mention] = []
         for cand, label, _confidence in resolve(candidates, probs, typer.labels, typer.threshold):
             surface, start, end = cand.text, cand.start, cand.end

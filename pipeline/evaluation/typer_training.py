@@ -188,18 +188,9 @@ def fit(data: Iterable[Labelled], lexicon: frozenset[str], *, seed: int = 0,
     x = vec.fit_transform(rows)
     model = LogisticRegression(C=REGULARISATION, max_iter=2000)
     model.fit(x, targets, sample_weight=np.asarray(sample_weight))
-    classes = list(model.classes_)
-    order = [classes.index(label) if label in classes else -1 for label in LABELS]
-    coef = np.zeros((x.shape[1], len(LABELS)))
-    bias = np.full(len(LABELS), -30.0)
-    for j, k in enumerate(order):
-        if k >= 0:
-            coef[:, j] = model.coef_[k] if len(classes) > 2 else (model.coef_[0] if k == 1 else -model.coef_[0])
-            bias[j] = model.intercept_[k] if len(classes) > 2 else 0.0
-    features = {name: i for i, name in enumerate(vec.get_feature_names_out())}
-    return SpanTyper(LABELS, features, coef, bias, lexicon,
-                     {"version": VERSION, "examples": len(rows), "own_weight": OWN_WEIGHT, "threshold": THRESHOLD,
-                      "pooling": "mean"})
+    meta = {"version": VERSION, "examples": len(rows), "own_weight": OWN_WEIGHT, "threshold": THRESHOLD,
+            "pooling": "mean"}
+    return SpanTyper.from_sklearn(model, list(vec.get_feature_names_out()), LABELS, meta, lexicon=lexicon)
 
 
 def predict(tagger: Tagger, typer: SpanTyper, data: Sequence[Labelled]) -> Tagged:
