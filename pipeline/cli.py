@@ -493,8 +493,8 @@ def bench(ctx: click.Context, n_claims: int, n_docs: int, n_queries: int, skip_c
               help="Retrieval: also ingest these files or folders (assumed not relevant), e.g. "
                    "../shared/article-extraction-benchmark/html. Repeatable.")
 @click.option("--set", "set_name", type=click.Choice(["devset", "devset-wide"]), default="devset", show_default=True,
-              help="Which dev set: the five documents, or the 60 texts on 20 topics (entities and stance, per "
-                   "topic; its texts rebuilt into data/devset-wide as its README says).")
+              help="Which dev set: the five documents, or the 60 texts on 20 topics (entities and stance per "
+                   "topic, and retrieval; its texts rebuilt into data/devset-wide as its README says).")
 @click.option("--leave-kb-out", is_flag=True,
               help="Entities: also tag with every name the set's gold lists removed from the knowledge base.")
 @click.pass_context

@@ -47,9 +47,10 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def dev_store(settings: Settings, models: Pipeline | None = None) -> Iterator[tuple[Settings, Pipeline]]:
-    """The dev documents ingested into a scratch home (deleted afterwards), reusing ``models``'
-    tagger and embedder when given."""
+def dev_store(settings: Settings, models: Pipeline | None = None,
+              sources: list[str] | None = None) -> Iterator[tuple[Settings, Pipeline]]:
+    """The dev documents (or ``sources``) ingested into a scratch home (deleted afterwards), reusing
+    ``models``' tagger and embedder when given."""
     from pipeline.ingest import Pipeline, ingest
 
     with tempfile.TemporaryDirectory(prefix="dualuse-eval-") as tmp:
@@ -57,7 +58,7 @@ def dev_store(settings: Settings, models: Pipeline | None = None) -> Iterator[tu
         pipe = Pipeline(scratch, tagger=models.tagger if models else None,
                         embedder=models.embedder if models else None)
         try:
-            ingest([str(require_shared() / "devset" / "docs")], scratch, pipeline=pipe)
+            ingest(sources or [str(require_shared() / "devset" / "docs")], scratch, pipeline=pipe)
             yield scratch, pipe
         finally:
             pipe.close()

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UsageError
-from pipeline.evaluation.devset import dev_store, load_scorer, read_jsonl, require_shared
+from pipeline.evaluation.devset import dev_store, load_scorer
+from pipeline.evaluation.sets import EvalSet, load_set
 from pipeline.ingest import Pipeline, ingest
 from pipeline.search import MODES, SearchQuery, by_document, search
 from pipeline.settings import Settings
@@ -34,28 +35,34 @@ def _norm(s: str) -> str:
 
 
 def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
-                       modes: tuple[str, ...] = MODES, distractors: Sequence[str] = ()) -> dict[str, Any]:
-    """Metrics per search mode (dense, keyword, hybrid) on the dev queries; with ``distractors``
-    (files, folders or URLs) ingested beside the dev documents."""
-    shared = require_shared()
-    devset = shared / "devset"
+                       modes: tuple[str, ...] = MODES, distractors: Sequence[str] = (),
+                       evalset: EvalSet | None = None) -> dict[str, Any]:
+    """Metrics per search mode (dense, keyword, hybrid) on a dev set's queries (the five-document
+    set's by default); with ``distractors`` (files, folders or URLs) ingested beside its documents.
+    Documents are graded by the set's own document grades where it has them (the wide set), else by
+    their best gold claim."""
+    evalset = evalset or load_set("devset")
     scorer = load_scorer("ir_score")
-    queries = read_jsonl(devset / "queries.jsonl")
+    queries = evalset.queries
     qrels = {q["qid"]: q["relevant_claims"] for q in queries}
-    out: dict[str, Any] = {"queries": len(qrels), "default_mode": settings.search_mode}
-    with dev_store(settings, pipeline) as (scratch, pipe):
+    out: dict[str, Any] = {"set": evalset.name, "queries": len(qrels), "default_mode": settings.search_mode}
+    sources = [str(p) for p in evalset.docs.values()] if evalset.name != "devset" else None
+    with dev_store(settings, pipeline, sources) as (scratch, pipe):
         if distractors:
             out["distractors"] = _add_distractors(pipe, scratch, distractors)
-        gold_of = _match_gold(pipe, read_jsonl(devset / "claims.jsonl"))
+        gold_claims = evalset.claims
+        gold_of = _match_gold(pipe, gold_claims)
         gold_ids = set(gold_of.values())
         out["gold_claims_matched"] = len(gold_ids)
-        gold_claims = read_jsonl(devset / "claims.jsonl")
         doc_of_gold = {g["id"]: g["doc"] for g in gold_claims}
         doc_qrels: dict[str, dict[str, int]] = {}
-        for qid, rel in qrels.items():
-            for cid, grade in rel.items():
+        for q in queries:
+            if q.get("relevant_docs"):
+                doc_qrels[q["qid"]] = dict(q["relevant_docs"])
+                continue
+            for cid, grade in q["relevant_claims"].items():
                 d = doc_of_gold[cid]
-                doc_qrels.setdefault(qid, {})[d] = max(grade, doc_qrels.get(qid, {}).get(d, 0))
+                doc_qrels.setdefault(q["qid"], {})[d] = max(grade, doc_qrels.get(q["qid"], {}).get(d, 0))
         stem_of = {row[0]: Path(row[1]).stem
                    for row in pipe.store.conn.execute("SELECT doc_id, source FROM documents")}
         for mode in modes:
@@ -93,10 +100,10 @@ def _match_gold(pipe: Pipeline, gold: list[dict[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for g in gold:
         quote = _norm(g["quote"])
-        rows = conn.execute(
-            "SELECT c.claim_id, c.text FROM claims c JOIN documents d USING (doc_id) WHERE d.source LIKE ?",
+        rows = [(cid, text) for cid, text, source in conn.execute(
+            "SELECT c.claim_id, c.text, d.source FROM claims c JOIN documents d USING (doc_id) WHERE d.source LIKE ?",
             (f"%{g['doc']}%",),
-        ).fetchall()
+        ).fetchall() if Path(source).stem == g["doc"]]
         best, best_len = None, 0
         for cid, text in rows:
             t = _norm(text)
