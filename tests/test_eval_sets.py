@@ -41,7 +41,7 @@ def test_five_document_set_reads_as_one_topic() -> None:
 
 
 def test_measures_a_set_does_not_have_are_refused() -> None:
-    assert_one_line_error(cli("eval", "dossier", "--set", "devset-wide"), 2, "five-document", "entities, stance")
+    assert_one_line_error(cli("eval", "extraction", "--set", "devset-wide"), 2, "five-document", "entities, stance")
     assert_one_line_error(cli("eval", "entities", "--leave-kb-out", "--check"), 2, "--check")
 
 

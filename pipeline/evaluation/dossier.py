@@ -13,6 +13,7 @@ from typing import Any
 from pipeline.dossier import build_dossier
 from pipeline.evaluation.devset import dev_store, read_jsonl, require_shared
 from pipeline.evaluation.retrieval import _match_gold
+from pipeline.evaluation.sets import EvalSet, load_set
 from pipeline.ingest import Pipeline
 from pipeline.kb import load_kb
 from pipeline.settings import Settings
@@ -73,4 +74,55 @@ def evaluate_dossiers(settings: Settings, pipeline: Pipeline | None = None) -> d
             correct += predicted == g["stance"]
         out["stance"] = {"claims": len(gold), "accuracy": round(correct / len(gold), 4),
                          "confusion_gold_by_predicted": confusion}
+    return out
+
+
+def evaluate_wide_dossiers(settings: Settings, pipeline: Pipeline | None = None,
+                           evalset: EvalSet | None = None) -> dict[str, Any]:
+    """The wide set's 22 gold dossiers: does each company get a dossier (by its name or any gold
+    alias), and how many of its vendor -> product / agency / region links appear in its chain rows
+    (a link is found when one row names each of its non-null parts; names compared with
+    ``ner_score.norm``, one part matching another's alias or either containing the other)."""
+    from pipeline.errors import DualuseError
+    from pipeline.evaluation.devset import load_scorer
+
+    evalset = evalset or load_set("devset-wide")
+    norm = load_scorer("ner_score").norm
+    sources = [str(p) for p in evalset.docs.values()]
+
+    def same(gold: str | None, row: str | None) -> bool:
+        if gold is None:
+            return True
+        if row is None:
+            return False
+        g, r = norm(gold), norm(row)
+        return g == r or (len(g) > 3 and len(r) > 3 and (g in r or r in g))
+
+    out: dict[str, Any] = {"companies": {}}
+    found_total = stated_total = with_dossier = 0
+    with dev_store(settings, pipeline, sources) as (_scratch, pipe):
+        kb = load_kb(settings.kb_extra)
+        for gold in evalset.dossiers:
+            dossier = None
+            for name in (gold["company"], *gold.get("aliases", [])):
+                try:
+                    dossier = build_dossier(pipe.store, kb, name)
+                    break
+                except DualuseError:
+                    continue
+            links = [link for link in gold["links"] if any(link.get(k) for k in ("product", "agency", "region"))]
+            found = 0
+            if dossier is not None:
+                with_dossier += 1
+                for link in links:
+                    found += any(same(link.get("product"), r.product) and same(link.get("agency"), r.agency)
+                                 and same(link.get("region"), r.region) for r in dossier.chain)
+            found_total += found
+            stated_total += len(links)
+            out["companies"][gold["company"]] = {"dossier": dossier is not None, "links": len(links),
+                                                 "links_found": found,
+                                                 "claims": len(dossier.claims) if dossier else 0}
+    out["dossiers"] = f"{with_dossier} of {len(evalset.dossiers)}"
+    out["chain_link_recall"] = round(found_total / stated_total, 4) if stated_total else 1.0
+    out["chain_links"] = stated_total
     return out
