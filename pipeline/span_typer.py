@@ -125,7 +125,8 @@ def span_features(span: Any, sources: Iterable[str], kb: KnowledgeBase, lexicon:
         f["shape_dot"] = 1.0
     if any(w.lower() in CONNECTORS for w in words[1:-1]):
         f["shape_connector"] = 1.0
-    if span.start == span.sent.start if span.sent is not None else span.start == 0:
+    sentence_start = span.sent.start if span.sent is not None else 0
+    if span.start == sentence_start:
         f["sent_start"] = 1.0
     for pos, w in ((0, words[0]), (n - 1, words[-1])):
         low = w.lower().strip(".,'’")
@@ -163,7 +164,6 @@ class SpanTyper(LinearModel):
         self.own_weight = float(self.meta.get("own_weight", 0.0))
         """How much an occurrence's own scores count against the name's mean in the document."""
         self.threshold = float(self.meta.get("threshold", 0.5))
-        self.pooling = str(self.meta.get("pooling", "mean"))
 
     @classmethod
     def load(cls, path: Path = TYPER_PATH) -> SpanTyper:
@@ -178,7 +178,7 @@ class SpanTyper(LinearModel):
         return super().probabilities([c.features for c in candidates])
 
     def name_probabilities(self, candidates: Sequence[Candidate]) -> np.ndarray:
-        """``scores`` averaged (in log space) with the other occurrences of the same name in the
+        """``scores`` mixed with their mean over the other occurrences of the same name in the
         document: one name, one type through an article."""
         probs = self.scores(candidates)
         if not len(candidates):
@@ -189,9 +189,7 @@ class SpanTyper(LinearModel):
         mixed = probs.copy()
         for rows in groups.values():
             if len(rows) > 1:
-                mean = probs[rows].mean(axis=0) if self.pooling == "mean" else \
-                    np.exp(np.log(np.clip(probs[rows], 1e-9, 1.0)).mean(axis=0))
-                mean /= mean.sum()
+                mean = probs[rows].mean(axis=0)
                 mixed[rows] = (1.0 - self.own_weight) * mean + self.own_weight * probs[rows]
         return mixed
 

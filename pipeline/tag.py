@@ -11,9 +11,11 @@ on first use or ``warm_up()``; nothing heavy happens at import.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,20 +179,24 @@ class Tagger:
         self.warm_up()
         return self._tag_one(text)
 
-    def _tag_one(self, text: str) -> TagResult:
-        nlp = self._nlp
-        paragraphs = paragraph_spans(text)
+    @contextlib.contextmanager
+    def _paragraph_docs(self, text: str, paragraphs: list[tuple[int, int]]) -> Iterator[Iterator[tuple[int, Any]]]:
+        """(paragraph start, spaCy doc) for each of ``paragraphs`` of ``text``. memory_zone frees the
+        strings and tokens each batch interned, so a long-running ingest keeps flat memory;
+        everything must leave the block as plain records."""
         clean = text.translate(NLP_TRANSLATE)
+        with self._nlp.memory_zone():
+            docs = self._nlp.pipe((clean[s:e] for s, e in paragraphs), batch_size=self.settings.tag_batch_size)
+            yield ((pstart, doc) for (pstart, _pend), doc in zip(paragraphs, docs, strict=True))
+
+    def _tag_one(self, text: str) -> TagResult:
+        paragraphs = paragraph_spans(text)
         sentences: list[tuple[int, int]] = []
         mentions: list[Mention] = []
         typer = self._active_typer()
         candidates: list[Candidate] = []
-        # memory_zone frees the strings and tokens each batch interned, so a long-running
-        # ingest keeps flat memory; everything leaves the zone as plain records.
-        with nlp.memory_zone():
-            pieces = (clean[s:e] for s, e in paragraphs)
-            docs = nlp.pipe(pieces, batch_size=self.settings.tag_batch_size)
-            for (pstart, _pend), doc in zip(paragraphs, docs, strict=True):
+        with self._paragraph_docs(text, paragraphs) as docs:
+            for pstart, doc in docs:
                 for sent in doc.sents:
                     s, e = _trim(text, pstart + sent.start_char, pstart + sent.end_char)
                     if e > s:
@@ -251,11 +257,8 @@ class Tagger:
         """Every candidate span of ``text`` with its features (for training the span typer)."""
         self.warm_up()
         out: list[Candidate] = []
-        clean = text.translate(NLP_TRANSLATE)
-        with self._nlp.memory_zone():
-            paragraphs = paragraph_spans(text)
-            docs = self._nlp.pipe((clean[s:e] for s, e in paragraphs), batch_size=self.settings.tag_batch_size)
-            for (pstart, _pend), doc in zip(paragraphs, docs, strict=True):
+        with self._paragraph_docs(text, paragraph_spans(text)) as docs:
+            for pstart, doc in docs:
                 out.extend(self._candidates(doc, text, pstart, lexicon, self._mentions(doc, text, pstart)))
         return out
 

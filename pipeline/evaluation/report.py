@@ -90,16 +90,16 @@ def run_wide(settings: Settings, what: str, set_name: str, leave_kb_out: bool) -
                 result["entities_leave_kb_out_per_topic"] = {t: v["micro"] for t, v in scored["per_topic"].items()}
     if what in ("stance", "all"):
         result["stance"] = evaluate_stance(tagger, evalset)
-    if what in ("retrieval", "all") and not leave_kb_out:
+    if what in ("retrieval", "dossier", "all") and not leave_kb_out:
+        from pipeline.evaluation.dossier import evaluate_wide_dossiers
         from pipeline.evaluation.retrieval import evaluate_retrieval
         from pipeline.ingest import Pipeline
 
-        result["retrieval"] = evaluate_retrieval(settings, Pipeline(settings, tagger=tagger), evalset=evalset)
-    if what in ("dossier", "all") and not leave_kb_out and evalset.dossiers:
-        from pipeline.evaluation.dossier import evaluate_wide_dossiers
-        from pipeline.ingest import Pipeline
-
-        result["dossier"] = evaluate_wide_dossiers(settings, Pipeline(settings, tagger=tagger), evalset)
+        models = Pipeline(settings, tagger=tagger)  # one tagger and embedder for both scratch stores
+        if what in ("retrieval", "all"):
+            result["retrieval"] = evaluate_retrieval(settings, models, evalset=evalset)
+        if what in ("dossier", "all") and evalset.dossiers:
+            result["dossier"] = evaluate_wide_dossiers(settings, models, evalset)
     return result
 
 

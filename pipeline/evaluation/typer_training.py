@@ -26,8 +26,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from pipeline.evaluation.devset import load_scorer, require_shared
 from pipeline.evaluation.entities import CLASS_OF_LABEL, Tagged, leave_kb_out_tagger, score_set
 from pipeline.evaluation.sets import EvalSet, load_set
@@ -159,12 +157,15 @@ def label_synthetic(tagger: Tagger, lexicon: frozenset[str], n: int = 400) -> li
 # -- fitting -------------------------------------------------------------------------------------
 
 
+KB_FEATURES = ("kb=", "src=KB_")
+"""Features that come from the knowledge base (its types for the name, its phrase matches)."""
+
+
 def _without_kb(features: dict[str, float]) -> dict[str, float]:
-    return {k: v for k, v in features.items() if not k.startswith(("kb=", "src=KB_"))}
+    return {k: v for k, v in features.items() if not k.startswith(KB_FEATURES)}
 
 
-def fit(data: Iterable[Labelled], lexicon: frozenset[str], *, seed: int = 0,
-        weights: dict[str, float] | None = None) -> SpanTyper:
+def fit(data: Iterable[Labelled], lexicon: frozenset[str], *, seed: int = 0) -> SpanTyper:
     """A multinomial logistic regression over the candidates of ``data`` (each example once with
     the KB's features and, for ``KB_DROPOUT`` of them, once more without)."""
     from sklearn.feature_extraction import DictVectorizer
@@ -173,23 +174,18 @@ def fit(data: Iterable[Labelled], lexicon: frozenset[str], *, seed: int = 0,
     rng = random.Random(seed)
     rows: list[dict[str, float]] = []
     targets: list[str] = []
-    sample_weight: list[float] = []
     for item in data:
-        w = (weights or {}).get(item.doc_id.split("-")[0], 1.0)
         for cand, label in zip(item.candidates, item.labels, strict=True):
             rows.append(cand.features)
             targets.append(label)
-            sample_weight.append(w)
-            if rng.random() < KB_DROPOUT and any(k.startswith(("kb=", "src=KB_")) for k in cand.features):
+            if rng.random() < KB_DROPOUT and any(k.startswith(KB_FEATURES) for k in cand.features):
                 rows.append(_without_kb(cand.features))
                 targets.append(label)
-                sample_weight.append(w)
     vec = DictVectorizer(sparse=True)
     x = vec.fit_transform(rows)
     model = LogisticRegression(C=REGULARISATION, max_iter=2000)
-    model.fit(x, targets, sample_weight=np.asarray(sample_weight))
-    meta = {"version": VERSION, "examples": len(rows), "own_weight": OWN_WEIGHT, "threshold": THRESHOLD,
-            "pooling": "mean"}
+    model.fit(x, targets)
+    meta = {"version": VERSION, "examples": len(rows), "own_weight": OWN_WEIGHT, "threshold": THRESHOLD}
     return SpanTyper.from_sklearn(model, list(vec.get_feature_names_out()), LABELS, meta, lexicon=lexicon)
 
 
