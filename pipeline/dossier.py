@@ -43,6 +43,14 @@ _NOT_VERB = (r"(?!(?:sold|sells?|bought|buys?|supplied|supplies|supply|provided|
 HQ_GAP_RE = re.compile(rf"(?:,\s*[\w.'’ ]+)?-based\s+(?:{_NOT_VERB}[a-z][\w-]*\s+){{0,4}}(?:the\s+)?")
 APPOSITIVE_RE = re.compile(r"^,?\s+(?:(?:is|was)\s+)?(?:(?:an?|the)\s+(?:[\w.-]+\s+){0,5})?"
                            r"(?:based|headquartered|located|incorporated)\s+in\s+(?:[\w.'’ -]+,\s*)?$")
+CONTEXT_WINDOW = 1
+"""How many claims after one about the company still count as about it (``context_claims``)."""
+PRODUCT_REACH = 3
+"""How many claims back "the tool" may refer to the company's product last named (``implied_products``)."""
+PRODUCT_ANAPHOR_RE = re.compile(
+    r"\b(?:the|its|this|that|their)\s+(?:[\w-]+\s+){0,2}?(?:tool|test|software|system|app|application|platform|"
+    r"product|technology|tech|device|camera|kit|service|program|programme|towers?|drones?|database|scanner|"
+    r"algorithm|feature)s?\b", re.IGNORECASE)
 APPOSITIVE_BASED_RE = re.compile(r"^,\s+(?:an?|the)\s+(?:[\w-]+\s+){0,5}(?:[\w.'’ ]+,\s*)?$")
 
 
@@ -64,6 +72,8 @@ class DossierClaim:
     regions: tuple[str, ...]
     event_dates: tuple[EventDate, ...]
     hq_regions: tuple[str, ...] = ()  # regions named only as where the company is based
+    linked_by: str = "name"  # "name": the claim names the company or its product; "context": see context_claims
+    implied_products: tuple[str, ...] = ()  # the product "the tool" refers to (implied_products)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,7 +82,8 @@ class DossierClaim:
             "start": self.start, "end": self.end,
             "entities": {"company": list(self.companies), "product": list(self.products),
                          "agency": list(self.agencies), "region": list(self.regions)},
-            "headquarters_regions": list(self.hq_regions),
+            "headquarters_regions": list(self.hq_regions), "linked_by": self.linked_by,
+            "implied_products": list(self.implied_products),
             "event_dates": [{"date": d.value, "precision": d.precision, "text": d.surface} for d in self.event_dates],
         }
 
@@ -88,10 +99,11 @@ class ChainRow:
     region: str | None
     claims: tuple[str, ...]
     region_role: str | None = None
+    linked_by: str = "name"  # "context" when no stating claim names the company itself
 
     def to_json(self) -> dict[str, Any]:
         return {"product": self.product, "agency": self.agency, "region": self.region, "claims": list(self.claims),
-                "region_role": self.region_role}
+                "region_role": self.region_role, "linked_by": self.linked_by}
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +286,16 @@ def build_dossier(store: Store, kb: KnowledgeBase, name: str, since: str | None 
     if unattributed:
         extra = store.claims_mentioning(unattributed, since, until, doc_ids=sorted({r.doc_id for r in rows.values()}))
         rows.update(store.claim_rows([c for c in extra if c not in rows]))
+    named = set(rows)
+    order = store.document_claims(sorted({r.doc_id for r in rows.values()}))
+    thread_entities = store.claim_entity_ids([c for ids in order.values() for c in ids])
+    rows.update(store.claim_rows(context_claims(order, thread_entities,
+                                                set(family) | set(own_products) | set(unattributed))))
+    implied = implied_products(order, thread_entities, {c: r.text for c, r in rows.items()},
+                               set(own_products) | set(unattributed))
     own_product_names = set(names_of(store, own_products + unattributed))
+    implied_ids = sorted(set(implied.values()))
+    implied_names = dict(zip(implied_ids, names_of(store, implied_ids), strict=True))
     docs = store.documents_info(sorted({r.doc_id for r in rows.values()}))
     spans = store.mention_spans(list(docs))
     claims: list[DossierClaim] = []
@@ -289,6 +310,8 @@ def build_dossier(store: Store, kb: KnowledgeBase, name: str, since: str | None 
             regions=tuple(g for g in r.entities.get("region", []) if entity_id("region", g) not in hq),
             hq_regions=tuple(g for g in r.entities.get("region", []) if entity_id("region", g) in hq),
             event_dates=tuple(event_dates(r.text, r.published)),
+            linked_by="name" if r.claim_id in named else "context",
+            implied_products=(implied_names[implied[r.claim_id]],) if r.claim_id in implied else (),
         ))
     claims.sort(key=lambda c: (c.published or "9999", c.doc_id, c.start))
     per_doc: dict[str, int] = {}
@@ -308,9 +331,57 @@ def build_dossier(store: Store, kb: KnowledgeBase, name: str, since: str | None 
         parent=(entry.parent if entry and entry.parent else (names_of(store, [parent_id])[0] if parent_id else None)),
         brands=tuple(sorted(family_names - {company})),
         products=tuple(sorted(own_product_names & {p for c in claims for p in c.products})),
-        chain=tuple(chain_rows(claims, kb)), claims=tuple(claims), sources=tuple(sources),
+        chain=tuple(chain_rows(claims, kb, doc_regions(store, spans))), claims=tuple(claims), sources=tuple(sources),
         since=since, until=until,
     )
+
+
+def context_claims(order: dict[str, list[str]], entities: dict[str, set[str]], subject: set[str],
+                   window: int = CONTEXT_WINDOW) -> list[str]:
+    """Claims that name no company and none of ``subject`` (the company's entity ids and its
+    products') but follow a claim about it in the same document, at most ``window`` claims on: the
+    coverage going on about the same vendor ("The company also sells internet filtering technology
+    to Pakistan", "Regulators in Germany are examining the test"). A claim naming another company
+    or another vendor's product ends the run. ``order``: doc id -> claim ids in text order;
+    ``entities``: claim id -> entity ids."""
+    out = []
+    for ids in order.values():
+        ours, gap = False, window
+        for cid in ids:
+            named = entities.get(cid, set())
+            if named & subject or any(e.startswith(("company:", "product:")) for e in named):
+                ours, gap = bool(named & subject), 0
+            elif ours and gap < window:
+                gap += 1
+                out.append(cid)
+    return out
+
+
+def implied_products(order: dict[str, list[str]], entities: dict[str, set[str]], texts: dict[str, str],
+                     products: set[str], reach: int = PRODUCT_REACH) -> dict[str, str]:
+    """claim id -> the company product (entity id) a claim that names none refers to by a phrase
+    such as "the tool" or "its software": the product last named at most ``reach`` claims before
+    in the same document, while no other product has been named since."""
+    out: dict[str, str] = {}
+    for ids in order.values():
+        last: str | None = None
+        since = reach
+        for cid in ids:
+            named = {e for e in entities.get(cid, set()) if e.startswith("product:")}
+            if named:
+                ours = named & products
+                last, since = (sorted(ours)[0] if len(ours) == 1 and ours == named else None), 0
+                continue
+            since += 1
+            if last is not None and since <= reach and cid in texts and PRODUCT_ANAPHOR_RE.search(texts[cid]):
+                out[cid] = last
+    return out
+
+
+def doc_regions(store: Store, spans: dict[str, list[tuple[str, int, int]]]) -> list[str]:
+    """Names of the regions the documents mention anywhere."""
+    return [n for _eid, (_t, n, _p) in store.entity_names(
+        sorted({e for ms in spans.values() for e, _s, _e in ms if e.startswith("region:")})).items()]
 
 
 def names_of(store: Store, entity_ids: list[str]) -> list[str]:
@@ -366,28 +437,48 @@ def specific_regions(regions: Iterable[str], kb: KnowledgeBase) -> list[str]:
     return [r for r in regions if r not in containing]
 
 
-def chain_rows(claims: Iterable[DossierClaim], kb: KnowledgeBase) -> list[ChainRow]:
+def chain_rows(claims: Iterable[DossierClaim], kb: KnowledgeBase, known_regions: Iterable[str] = ()) -> list[ChainRow]:
     """Product -> agency -> region links, each with the claims that state it. An agency is paired
-    with the regions in its own name when there are any, else with the claim's regions; regions
-    no agency takes get a row of their own, and so does a region named as the company's base (marked
-    "headquarters"). Claims naming no product, agency or region add none."""
+    with the regions in its own name when there are any (the claim's, else the most specific of
+    ``known_regions``, the regions its documents name), else with the claim's regions; regions no
+    agency takes get a row of their own, and so does a region named as the company's base (marked
+    "headquarters"). A claim naming no product takes the one it refers to ("the tool", see
+    ``implied_products``). Claims naming no product, agency or region add none. A row is
+    ``linked_by`` "context" when only claims that follow one naming the company state it."""
     links: dict[tuple[str | None, str | None, str | None, str | None], list[str]] = {}
+    known_regions = list(known_regions)
+    by: dict[str, str] = {}
     for c in claims:
+        by[c.claim_id] = c.linked_by
         regions = specific_regions(c.regions, kb)
-        products: list[str | None] = list(c.products) or [None]
+        products: list[str | None] = list(c.products) or list(c.implied_products) or [None]
         triples: list[tuple[str | None, str | None]] = []
         paired: set[str] = set()
         for agency in c.agencies:
-            chosen = [r for r in regions if re.search(rf"\b{re.escape(r)}\b", agency, re.IGNORECASE)] or regions
+            chosen = ([r for r in regions if _names(r, agency)]
+                      or _longest(r for r in known_regions if _names(r, agency)) or regions)
             paired.update(chosen)
             triples.extend([(agency, r) for r in chosen] if chosen else [(agency, None)])
         triples.extend((None, r) for r in regions if r not in paired)
-        if not triples and c.products:
+        if not triples and (c.products or c.implied_products):
             triples.append((None, None))
         for product in products:
             for link_agency, link_region in triples:
                 links.setdefault((product, link_agency, link_region, None), []).append(c.claim_id)
         for region in c.hq_regions:
             links.setdefault((None, None, region, "headquarters"), []).append(c.claim_id)
-    rows = [ChainRow(p, a, r, tuple(dict.fromkeys(ids)), role) for (p, a, r, role), ids in links.items()]
+    rows = [ChainRow(p, a, r, tuple(dict.fromkeys(ids)), role,
+                     "name" if any(by[i] == "name" for i in ids) else "context")
+            for (p, a, r, role), ids in links.items()]
     return sorted(rows, key=lambda row: (-len(row.claims), row.product or "~", row.agency or "~", row.region or "~"))
+
+
+def _names(region: str, agency: str) -> bool:
+    """Whether the agency's name contains the region's ("Salt Lake City Police")."""
+    return re.search(rf"\b{re.escape(region)}\b", agency, re.IGNORECASE) is not None
+
+
+def _longest(names: Iterable[str]) -> list[str]:
+    """The names not contained in another of them ("Washington County", not also "Washington")."""
+    names = list(dict.fromkeys(names))
+    return [n for n in names if not any(n != m and _names(n, m) for m in names)]

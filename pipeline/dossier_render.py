@@ -23,7 +23,7 @@ MAX_IDS_SHOWN = 8
 """Claim ids listed per chain or timeline row in HTML and Markdown (the rest as "+N more"; JSON and
 CSV list them all). A large company's rows would otherwise repeat thousands of ids."""
 CHAIN_COLUMNS = ("vendor", "product", "agency", "region", "region_role", "claims", "claim_ids", "first_published",
-                 "last_published", "sources", "example_claim")
+                 "last_published", "sources", "example_claim", "linked_by")
 SOURCE_COLUMNS = ("doc_id", "title", "outlet", "published", "url", "source", "claims", "snapshot_sha256",
                   "text_sha256", "syndication_group")
 
@@ -91,6 +91,7 @@ def to_markdown(d: Dossier, images: dict[str, str]) -> str:
         out += ["| Vendor | Product | Agency | Region | Claims |", "|---|---|---|---|---|"]
         for r in d.chain:
             region = (md(r.region) or "—") + (" (headquarters)" if r.region_role else "")
+            region += " (from the next sentence)" if r.linked_by == "context" else ""
             out.append(f"| {md(d.company)} | {md(r.product) or '—'} | {md(r.agency) or '—'} | {region} | "
                        f"{_ids(r.claims)} |")
     else:
@@ -100,9 +101,10 @@ def to_markdown(d: Dossier, images: dict[str, str]) -> str:
         out += [f"### {STANCE_TITLES[stance]} ({len(claims)})", ""]
         for c in claims:
             dates = f" · event dates: {', '.join(e.value for e in c.event_dates)}" if c.event_dates else ""
+            follows = " · follows a claim naming the company" if c.linked_by == "context" else ""
             out += [f"> {md(c.text)}", "",
                     f"— {md_link(c.title or c.source, c.url)} · {c.published or 'undated'} · claim `{c.claim_id}`, "
-                    f"chars {c.start}–{c.end} of document `{c.doc_id}`{dates}", ""]
+                    f"chars {c.start}–{c.end} of document `{c.doc_id}`{dates}{follows}", ""]
         if not claims:
             out += ["None.", ""]
     out += ["## Timeline", ""]
@@ -136,7 +138,7 @@ def chain_csv(d: Dossier) -> str:
         urls = list(dict.fromkeys(c.url or c.source for c in cs))
         rows.append([d.company, r.product or "", r.agency or "", r.region or "", r.region_role or "", len(cs),
                      " ".join(r.claims), dates[0] if dates else "", dates[-1] if dates else "", " ".join(urls),
-                     cs[0].text if cs else ""])
+                     cs[0].text if cs else "", r.linked_by])
     return csv_text(CHAIN_COLUMNS, rows)
 
 

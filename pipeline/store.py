@@ -651,6 +651,14 @@ class Store:
         clause, values = _date_clause(since, until)
         return [r[0] for r in self.conn.execute(sql + clause, [*params, *values])]
 
+    def document_claims(self, doc_ids: Sequence[str]) -> dict[str, list[str]]:
+        """doc id -> its claim ids in text order."""
+        out: dict[str, list[str]] = {}
+        for r in self.rows_in("SELECT doc_id, claim_id FROM claims WHERE doc_id IN ({ids}) ORDER BY doc_id, seq",
+                              doc_ids):
+            out.setdefault(r[0], []).append(r[1])
+        return out
+
     def mention_spans(self, doc_ids: Sequence[str]) -> dict[str, list[tuple[str, int, int]]]:
         """doc id -> its mentions as (entity id, start, end), in text order."""
         out: dict[str, list[tuple[str, int, int]]] = {}

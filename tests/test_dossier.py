@@ -11,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from pipeline.dossier import DossierClaim, build_dossier, chain_rows, hq_regions, resolve_company, specific_regions
+from pipeline.dossier import (
+    DossierClaim,
+    build_dossier,
+    chain_rows,
+    context_claims,
+    hq_regions,
+    implied_products,
+    resolve_company,
+    specific_regions,
+)
 from pipeline.errors import UsageError
 from pipeline.kb import load_kb
 from pipeline.records import entity_id
@@ -455,6 +464,79 @@ def test_chain_region_in_agency_name_matches_whole_words(kb) -> None:
     c = dclaim("c1", agencies=("Nigeria Police Force",), regions=("Niger", "Nigeria"))
     assert links(chain_rows([c], kb)) == {(None, "Nigeria Police Force", "Nigeria"): ("c1",),
                                           (None, None, "Niger"): ("c1",)}
+
+
+def test_chain_agency_takes_the_region_its_name_holds_from_the_documents(kb) -> None:
+    c = dclaim("c1", agencies=("Harbor City Police Department",))
+    rows = chain_rows([c], kb, known_regions=["Harbor", "Harbor City", "Kestrel Province"])
+    assert links(rows) == {(None, "Harbor City Police Department", "Harbor City"): ("c1",)}
+    assert links(chain_rows([c], kb)) == {(None, "Harbor City Police Department", None): ("c1",)}
+    # the region in the agency's name comes before the claim's others, which get rows of their own
+    c2 = dclaim("c2", agencies=("Harbor City Police Department",), regions=("Kestrel Province",))
+    assert links(chain_rows([c2], kb, known_regions=["Harbor City"])) == {
+        (None, "Harbor City Police Department", "Harbor City"): ("c2",), (None, None, "Kestrel Province"): ("c2",)}
+
+
+ACME, OTHER, TOOL, KIT = "company:acme", "company:other", "product:traceline", "product:genokit"
+
+
+def test_context_claims_follow_a_claim_about_the_company() -> None:
+    order = {"d1": ["c1", "c2", "c3", "c4", "c5", "c6"], "d2": ["x1", "x2"]}
+    entities = {"c1": {ACME}, "c2": {"region:pakistan"}, "c3": set(), "c4": {OTHER}, "c5": {"region:somalia"},
+                "c6": {TOOL}, "x1": {"region:kenya"}, "x2": {OTHER, "region:kenya"}}
+    assert context_claims(order, entities, {ACME, TOOL}) == ["c2"]
+    assert context_claims(order, entities, {ACME, TOOL}, window=2) == ["c2", "c3"]
+    # a claim naming another company ends the run; one naming only the company's product starts one
+    entities["c7"] = {"agency:fbi"}
+    order["d1"].append("c7")
+    assert context_claims(order, entities, {ACME, TOOL}, window=3) == ["c2", "c3", "c7"]
+    assert context_claims(order, entities, {OTHER}) == ["c5"]
+    entities["c2"] = {KIT}  # another vendor's product ends it too
+    assert context_claims(order, entities, {ACME, TOOL}, window=3) == ["c7"]
+
+
+def test_implied_products_resolve_the_tool_to_the_last_named_product() -> None:
+    order = {"d1": ["c1", "c2", "c3", "c4", "c5", "c6"]}
+    entities = {"c1": {ACME, TOOL}, "c2": {"region:alabama"}, "c3": {"agency:fbi"}, "c4": {KIT},
+                "c5": set(), "c6": set()}
+    texts = {"c2": "The tool traced a phone from Alabama.", "c3": "The FBI bought licences for the program.",
+             "c5": "The platform also tracks cars.", "c6": "Its software was sold to the police."}
+    assert implied_products(order, entities, texts, {TOOL}) == {"c2": TOOL, "c3": TOOL}
+    assert implied_products(order, entities, texts, {TOOL, KIT}) == {"c2": TOOL, "c3": TOOL, "c5": KIT,
+                                                                     "c6": KIT}
+    assert implied_products(order, entities, {"c2": "Police in Alabama bought phones."}, {TOOL}) == {}
+    assert implied_products(order, entities, texts, {TOOL}, reach=1) == {"c2": TOOL}
+
+
+CONTEXT_DOC = md_doc(
+    "Filtering vendor expands", "2024-05-02", "https://example.org/filtering-vendor",
+    "Norvane Networks sold its TraceLine platform to the Harbor City Police Department, procurement records show.",
+    "The company also supplied the platform to border police in Kestrel Province, researchers found.",
+    "Separately, Quillon Data said it would open an office in Marlow.",
+    "Officials in Marlow declined to comment.")
+
+
+def test_dossier_reads_the_sentence_after_a_claim_about_the_company(make_pipeline, kb, tmp_path: Path) -> None:
+    from pipeline.ingest import ingest
+
+    pipe = make_pipeline()
+    (tmp_path / "vendor.md").write_text(CONTEXT_DOC, encoding="utf-8")
+    assert ingest([str(tmp_path)], pipe.settings, pipeline=pipe).ok
+    d = build_dossier(pipe.store, kb, "Norvane Networks")
+    follow = claim_with(d, "The company also supplied the platform")
+    assert follow.linked_by == "context" and follow.companies == ()
+    assert claim_with(d, "Norvane Networks sold").linked_by == "name"
+    assert not any("Quillon" in c.text or "declined" in c.text for c in d.claims)
+    row = next(r for r in d.chain if r.region == "Kestrel Province")
+    assert row.claims == (follow.claim_id,) and row.linked_by == "context"
+    assert follow.implied_products == ("TraceLine",) and row.product == "TraceLine"
+    j = d.to_json()
+    assert {c["linked_by"] for c in j["claims"]} == {"name", "context"}
+    from pipeline.dossier_render import render
+
+    assert "follows a claim naming the company" in render(d, "md")
+    assert "follows a claim naming the company" in render(d, "html")
+    assert any(line.endswith(",context") for line in render(d, "csv").splitlines())
 
 
 @pytest.mark.parametrize(("company", "hq"), [(THERMO, {"Waltham", "Massachusetts"}),

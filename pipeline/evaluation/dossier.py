@@ -16,6 +16,7 @@ from pipeline.evaluation.retrieval import _match_gold
 from pipeline.evaluation.sets import EvalSet, load_set
 from pipeline.ingest import Pipeline
 from pipeline.kb import load_kb
+from pipeline.records import entity_id
 from pipeline.settings import Settings
 from pipeline.stance import STANCES
 
@@ -82,7 +83,8 @@ def evaluate_wide_dossiers(settings: Settings, pipeline: Pipeline | None = None,
     """The wide set's 22 gold dossiers: does each company get a dossier (by its name or any gold
     alias), and how many of its vendor -> product / agency / region links appear in its chain rows
     (a link is found when one row names each of its non-null parts; names compared with
-    ``ner_score.norm``, one part matching another's alias or either containing the other)."""
+    ``ner_score.norm``, the gold name matching the row's name or a name the coverage used for that
+    entity, or either containing the other)."""
     from pipeline.errors import DualuseError
     from pipeline.evaluation.devset import load_scorer
 
@@ -90,13 +92,18 @@ def evaluate_wide_dossiers(settings: Settings, pipeline: Pipeline | None = None,
     norm = load_scorer("ner_score").norm
     sources = [str(p) for p in evalset.docs.values()]
 
-    def same(gold: str | None, row: str | None) -> bool:
+    def close(g: str, r: str) -> bool:
+        return g == r or (len(g) > 3 and len(r) > 3 and (g in r or r in g))
+
+    def same(gold: str | None, row: str | None, kind: str, aliases: dict[str, list[str]]) -> bool:
+        """The gold name against the row's canonical name or any name the coverage used for it
+        ("FCC" for the Federal Communications Commission)."""
         if gold is None:
             return True
         if row is None:
             return False
-        g, r = norm(gold), norm(row)
-        return g == r or (len(g) > 3 and len(r) > 3 and (g in r or r in g))
+        g = norm(gold)
+        return any(close(g, norm(n)) for n in (row, *aliases.get(entity_id(kind, row), [])))
 
     out: dict[str, Any] = {"companies": {}}
     found_total = stated_total = with_dossier = 0
@@ -114,9 +121,13 @@ def evaluate_wide_dossiers(settings: Settings, pipeline: Pipeline | None = None,
             found = 0
             if dossier is not None:
                 with_dossier += 1
+                aliases = pipe.store.aliases_of(sorted({entity_id(kind, name) for r in dossier.chain
+                                                        for kind, name in (("product", r.product),
+                                                                           ("agency", r.agency),
+                                                                           ("region", r.region)) if name}))
                 for link in links:
-                    found += any(same(link.get("product"), r.product) and same(link.get("agency"), r.agency)
-                                 and same(link.get("region"), r.region) for r in dossier.chain)
+                    found += any(all(same(link.get(kind), getattr(r, kind), kind, aliases)
+                                     for kind in ("product", "agency", "region")) for r in dossier.chain)
             found_total += found
             stated_total += len(links)
             out["companies"][gold["company"]] = {"dossier": dossier is not None, "links": len(links),
