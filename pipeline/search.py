@@ -330,19 +330,26 @@ def group_copies(store: Store, scored: list[tuple[str, float]], limit: int,
     one (context embeddings at cosine >= ``claim_copy_cosine``, or >= ``claim_copy_in_group_cosine``
     when the two documents are near-duplicates by MinHash) joins it as "also reported by". Nothing
     is dropped: every grouped claim is listed with its source. Paraphrased reports of the same event
-    stay separate entries (measured: they score like merely related claims)."""
+    stay separate entries (measured: they score like merely related claims). Of the first
+    ``diversity_depth`` entries at most ``per_document_cap`` come from one document: a researcher's
+    top ten shows several sources; the capped claims follow, so they still fill the top ten when
+    fewer documents match."""
     if not scored:
         return []
     ids, matrix = store.embeddings([cid for cid, _ in scored])
     pos = {cid: i for i, cid in enumerate(ids)}
     docs = store.claim_docs(ids)
     group_of = store.syndication_groups(list(set(docs.values())))
-    entries: list[tuple[str, float, list[str]]] = []
+    head: list[tuple[str, float, list[str]]] = []  # the leading results, at most `cap` per document
+    deferred: list[tuple[str, float, list[str]]] = []  # claims the cap kept out of the head, in rank order
+    tail: list[tuple[str, float, list[str]]] = []
+    depth, cap = min(settings.diversity_depth, limit), settings.per_document_cap
+    in_head: dict[str, int] = {}
     for cid, score in scored:
         if cid not in pos:
             continue
         vec = matrix[pos[cid]]
-        for rep, _s, members in entries:
+        for rep, _s, members in (*head, *deferred, *tail):
             if docs[rep] == docs[cid] or any(docs[m] == docs[cid] for m in members):
                 continue
             similarity = float(matrix[pos[rep]] @ vec)
@@ -352,9 +359,19 @@ def group_copies(store: Store, scored: list[tuple[str, float]], limit: int,
                 members.append(cid)
                 break
         else:
-            if len(entries) < limit:
-                entries.append((cid, score, []))
-    return entries
+            doc = docs[cid]
+            # a capped claim gives way only to claims that score nearly as well
+            while deferred and len(head) < depth and score < settings.diversity_min_ratio * max(deferred[0][1], 0.0):
+                head.append(deferred.pop(0))
+            if len(head) < depth and (not cap or in_head.get(doc, 0) < cap):
+                head.append((cid, score, []))
+                in_head[doc] = in_head.get(doc, 0) + 1
+            elif len(head) < depth:
+                if len(deferred) < limit:
+                    deferred.append((cid, score, []))
+            elif len(head) + len(tail) < limit:
+                tail.append((cid, score, []))
+    return [*head, *deferred, *tail][:limit]
 
 
 def dense_ranking(store: Store, index: VectorIndex, vector: np.ndarray, candidates: list[str] | None,

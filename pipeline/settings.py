@@ -202,6 +202,18 @@ class Settings:
     claim_copy_in_group_cosine: float = 0.80
     """The same, for documents that are near-duplicates of each other (MinHash, ``dedup``)."""
 
+    per_document_cap: int = 3
+    """At most this many of the first ``diversity_depth`` results come from one document; its
+    further claims follow them, so they fill the top only when fewer documents match. 0: no cap."""
+
+    diversity_depth: int = 10
+    """How many leading results ``per_document_cap`` applies to."""
+
+    diversity_min_ratio: float = 0.5
+    """A claim the cap holds back gives way only to claims of other documents scoring at least this
+    fraction of its score; below that it takes its place after all (0: the cap is strict). So
+    "fewer documents match" means fewer documents have a claim scoring at least half as well."""
+
     exact_search_max: int = 20000
     """Filtered searches over at most this many candidate claims are scored exactly."""
 

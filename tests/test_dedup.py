@@ -78,3 +78,38 @@ def test_document_view_lists_each_source(syndicated) -> None:
     assert {d.claims[0].row.source for d in docs[:2]} == {str(folder / "original.txt"), str(folder / "wire-copy.txt")}
     assert all(len(d.claims) <= 3 for d in docs)
     assert docs[0].to_json()["claims"][0]["doc_id"] == docs[0].doc_id
+
+
+LONG = "\n\n".join(
+    f"Harrow Optics sold thermal camera unit {n} to the provincial police of Ruritania in {2010 + n}, "
+    "the procurement register shows." for n in range(1, 9))
+SHORT = ("Police in Elbonia bought thermal cameras from Harrow Optics for its border posts in 2019.",
+         "The Ruritanian police said the thermal cameras were used at demonstrations.")
+
+
+@pytest.mark.parametrize("cap", [3, 0])
+def test_top_ten_takes_at_most_three_claims_from_one_document(make_pipeline, tmp_path, cap: int) -> None:
+    pipe = make_pipeline(per_document_cap=cap)
+    (tmp_path / "register.txt").write_text("Procurement register\n\n" + LONG)
+    for i, text in enumerate(SHORT):
+        (tmp_path / f"short-{i}.txt").write_text(f"Report {i}\n\n{text}\n")
+    assert ingest([str(tmp_path)], pipe.settings, pipeline=pipe).count("added") == 3
+    hits = search(SearchQuery("thermal cameras sold to police", 10), pipe.store, pipe.index, pipe.embedder,
+                  pipe.settings)
+    top = [h.row.source.rsplit("/", 1)[-1] for h in hits]
+    per_doc = {s: top.count(s) for s in set(top)}
+    if cap:
+        # the register's claims beyond three follow the other documents' claims, and still fill the top ten
+        assert per_doc["register.txt"] == len(top) - 2 and top[:5].count("register.txt") == 3
+        assert {"short-0.txt", "short-1.txt"} <= set(top[:5])
+    else:
+        assert top[:5].count("register.txt") >= 4
+
+
+def test_the_cap_never_empties_a_one_document_result(make_pipeline, tmp_path) -> None:
+    pipe = make_pipeline()
+    (tmp_path / "register.txt").write_text("Procurement register\n\n" + LONG)
+    assert ingest([str(tmp_path)], pipe.settings, pipeline=pipe).count("added") == 1
+    hits = search(SearchQuery("thermal camera sold to police", 10), pipe.store, pipe.index, pipe.embedder,
+                  pipe.settings)
+    assert len(hits) >= 8  # fewer documents match: the one document fills the top ten

@@ -16,6 +16,7 @@ story), so a distractor ranked high costs a place in "all claims" and "documents
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
         for mode in modes:
             run = {}
             doc_run = {}
+            most_from_one_doc = {}
             for q in queries:
                 hits = search(SearchQuery(q["q"], RANK_DEPTH, mode=mode), pipe.store, pipe.index,
                               pipe.embedder, scratch, pipe.tagger)
@@ -75,11 +77,14 @@ def evaluate_retrieval(settings: Settings, pipeline: Pipeline | None = None,
                 shown = [c.claim_id for h in hits for c in (h.row, *h.also)]
                 run[q["qid"]] = [gold_of.get(cid, cid) for cid in shown]
                 doc_run[q["qid"]] = [stem_of[d.doc_id] for d in by_document(hits, 10)]
+                top = Counter(h.row.doc_id for h in hits[:10])
+                most_from_one_doc[q["qid"]] = max(top.values(), default=0)
             pooled = {qid: [c for c in ranked if c in gold_ids] for qid, ranked in run.items()}
             out[mode] = {
                 "judged_pool": {k: round(v, 4) for k, v in scorer.evaluate(qrels, pooled).items()},
                 "all_claims": {k: round(v, 4) for k, v in scorer.evaluate(qrels, run).items()},
                 "documents": {k: round(v, 4) for k, v in scorer.evaluate(doc_qrels, doc_run).items()},
+                "top10_most_claims_from_one_document": max(most_from_one_doc.values(), default=0),
             }
     return out
 
