@@ -5,8 +5,9 @@ claims of that stance, and search gives them a small boost (``Settings.stance_bo
 
 Read from the query's words alone, no model: a verb of saying (say, respond, deny, statement...)
 with the nearest speaker noun before it within a few words (a company noun, a company the query
-names, an official body, or a rights group, researchers, a report) or, for allegations, a verb of
-alleging anywhere. Pronouns ("what did it say") are not resolved and ask for nothing.
+names, an official body, or a rights group, researchers, a report) or, for allegations, a word of
+alleging anywhere, unless it describes the accused ("a vendor accused of ...", "the accused firm").
+Hearsay ("said to have helped") and pronouns ("what did it say") ask for nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ CLAUSE_STOPS = frozenset({"it", "they", "he", "she", "we", "its", "their", "what
                           "who", "whether", "and", "but", "or", "if"})
 """The backward search for a speaker ends here: a pronoun (unresolved) or the start of the clause."""
 
+PASSIVE_AFTER = frozenset({"of", "with", "by"})
+DETERMINERS = frozenset({"the", "a", "an", "this", "that", "its", "their"})
 WORD_RE = re.compile(r"[A-Za-z]+")
 
 
@@ -46,10 +49,16 @@ def wanted_stances(query: str, company_names: tuple[str, ...] = ()) -> set[str]:
     words = [w.lower() for w in WORD_RE.findall(query)]
     named = {w.lower() for name in company_names for w in WORD_RE.findall(name)}
     out: set[str] = set()
-    if any(w in ALLEGE for w in words):
-        out.add("allegation")
     for i, word in enumerate(words):
-        if word not in SAY:
+        after = words[i + 1] if i + 1 < len(words) else ""
+        before = words[i - 1] if i else ""
+        if word in ALLEGE:
+            # "accused of supplying", "the accused vendor", "charged with": they describe the
+            # accused, not ask what an accuser said
+            if after not in PASSIVE_AFTER and before not in DETERMINERS:
+                out.add("allegation")
+            continue
+        if word not in SAY or (word in {"said", "says"} and after == "to"):  # "said to have helped": hearsay
             continue
         for speaker in reversed(words[max(0, i - WINDOW):i]):
             if speaker in CLAUSE_STOPS:

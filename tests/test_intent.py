@@ -20,6 +20,11 @@ from pipeline.intent import wanted_stances
     ("spyware used against journalists", set()),
     ("what questions did it say remain open", set()),  # a pronoun: who "it" is is not resolved
     ("the ministry bought the kits, and what did it say", set()),
+    # the accused described, hearsay: nobody is asked what they said
+    ("drone maker accused of supplying border police in the north", set()),
+    ("how the accused scanner vendor won the tender", set()),
+    ("analysts from a phone maker said to have helped the police unlock devices", set()),
+    ("which vendor was charged with exporting spyware, and what did prosecutors allege", {"allegation"}),
 ])
 def test_wanted_stances(query: str, expected: set[str]) -> None:
     named = ("Hikvision",) if "Hikvision" in query else ()
