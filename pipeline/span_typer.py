@@ -147,11 +147,37 @@ def span_features(span: Any, sources: Iterable[str], kb: KnowledgeBase, lexicon:
         f["acronym_after"] = 1.0
     if span.end < len(doc) and doc[span.end].tag_ == "POS":
         f["possessive"] = 1.0
+    if (head := _appositive_head(doc, span.end)) is not None:  # "Gaggle, a school safety software"
+        f[f"appos={head}"] = 1.0
+    if span.start >= 2 and doc[span.start - 1].lower_ in NAMING_VERBS:  # "the tool, called Gaggle"
+        k = span.start - 2
+        k -= doc[k].text == ","
+        if k >= 0 and doc[k].pos_ == "NOUN":
+            f[f"called={doc[k].lower_}"] = 1.0
     lo, hi = max(0, span.start - 6), min(len(doc), span.end + 6)
     for token in (*doc[lo:span.start], *doc[span.end:hi]):
         if token.is_alpha and not token.is_stop and token.is_lower:
             f[f"ctx={token.lower_}"] = 0.5
     return Candidate(span.start_char, span.end_char, text, norm_key(name), f, kb_type)
+
+
+NAMING_VERBS = frozenset({"called", "named", "dubbed", "branded"})
+
+
+def _appositive_head(doc: Any, end: int) -> str | None:
+    """The head noun of an appositive right after a name ("X, a Leeds-based DNA firm," -> "firm"):
+    the last noun of the run of adjectives and nouns after ", a/an/the"; what the name is."""
+    if end + 2 >= len(doc) or doc[end].text != "," or doc[end + 1].lower_ not in {"a", "an", "the"}:
+        return None
+    head = None
+    for token in doc[end + 2: end + 10]:
+        if token.pos_ in {"ADJ", "NOUN", "PROPN", "NUM"} or token.text == "-" or token.tag_ == "HYPH" \
+                or (token.pos_ == "VERB" and token.tag_ == "VBN"):
+            if token.pos_ == "NOUN":
+                head = token.lower_
+            continue
+        break
+    return head
 
 
 class SpanTyper(LinearModel):

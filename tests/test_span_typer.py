@@ -88,3 +88,15 @@ def test_watch_on_an_unlisted_vendor_alerts_when_crawled(settings_factory: Any, 
     assert report["new"] == 1 and report["alerts"] >= 1
     assert {a["watch"] for a in alerts} == {"tallis"}
     assert any("Tallis Genomics" in a["text"] for a in alerts)
+
+
+@pytest.mark.parametrize(("text", "name", "feature"), [
+    ("Gorvane, a school surveillance software, flagged the emails.", "Gorvane", "appos=software"),
+    ("Tallis Genomics, a Leeds-based DNA firm, sold the kits.", "Tallis Genomics", "appos=firm"),
+    ("The tool, called Brisk, scans licence plates.", "Brisk", "called=tool"),
+    ("The app named Velto tracks phones.", "Velto", "called=app"),
+])
+def test_candidates_carry_what_an_apposition_calls_them(shared_tagger: Tagger, text: str, name: str,
+                                                          feature: str) -> None:
+    cands = [c for c in shared_tagger.candidates(text, frozenset()) if c.text == name]
+    assert cands and feature in cands[0].features, [(c.text, sorted(c.features)) for c in cands]
