@@ -210,14 +210,31 @@ class SpanTyper(LinearModel):
         if not len(candidates):
             return probs
         groups: dict[str, list[int]] = {}
+        acronym_of: dict[str, str] = {}  # "Integrated Fixed Towers (IFT)": IFT is the same name
+        ordered = sorted(range(len(candidates)), key=lambda i: candidates[i].start)
+        for n, i in enumerate(ordered):
+            cand = candidates[i]
+            if "acronym_after" in cand.features:
+                nxt = next((candidates[j] for j in ordered[n + 1:] if candidates[j].start > cand.end), None)
+                if nxt is not None and nxt.text.isupper() and nxt.start - cand.end <= 3:
+                    acronym_of.setdefault(nxt.key, group_key(cand.key))
         for i, cand in enumerate(candidates):
-            groups.setdefault(cand.key, []).append(i)
+            key = group_key(cand.key)
+            groups.setdefault(acronym_of.get(key, key), []).append(i)
         mixed = probs.copy()
         for rows in groups.values():
             if len(rows) > 1:
                 mean = probs[rows].mean(axis=0)
                 mixed[rows] = (1.0 - self.own_weight) * mean + self.own_weight * probs[rows]
         return mixed
+
+
+def group_key(key: str) -> str:
+    """A name's key with a plural last word made singular ("integrated fixed towers" ->
+    "integrated fixed tower"): one name in one document, however its number."""
+    if len(key) > 4 and key.endswith("s") and not key.endswith(("ss", "us", "is")):
+        return key[:-1]
+    return key
 
 
 def resolve(candidates: Sequence[Candidate], probs: np.ndarray, labels: Sequence[str],

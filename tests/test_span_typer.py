@@ -100,3 +100,22 @@ def test_candidates_carry_what_an_apposition_calls_them(shared_tagger: Tagger, t
                                                           feature: str) -> None:
     cands = [c for c in shared_tagger.candidates(text, frozenset()) if c.text == name]
     assert cands and feature in cands[0].features, [(c.text, sorted(c.features)) for c in cands]
+
+
+def test_a_plural_and_a_bracketed_acronym_pool_with_the_name() -> None:
+    from pipeline.span_typer import Candidate, group_key
+
+    assert group_key("integrated fixed towers") == "integrated fixed tower"
+    assert group_key("access") == "access" and group_key("corpus") == "corpus" and group_key("ras") == "ras"
+    labels = ("none", "company", "product", "agency", "region", "other")
+    typer = SpanTyper(labels, {"long": 0, "short": 1}, np.array([[0, 0, 4, 0, 0, 0], [0, 0, -4, 0, 0, 0]], float),
+                      np.zeros(6), {"own_weight": 0.5})
+    cands = [Candidate(0, 23, "Integrated Fixed Towers", "integrated fixed towers", {"long": 1.0, "acronym_after": 1.0},
+                       None),
+             Candidate(25, 28, "IFT", "ift", {"short": 1.0}, None),
+             Candidate(40, 62, "Integrated Fixed Tower", "integrated fixed tower", {"short": 1.0}, None)]
+    alone = typer.scores(cands)
+    pooled = typer.name_probabilities(cands)
+    product = labels.index("product")
+    assert alone[1][product] < 0.1 and alone[2][product] < 0.1
+    assert pooled[1][product] > alone[1][product] + 0.1 and pooled[2][product] > alone[2][product] + 0.1
