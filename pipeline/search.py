@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -344,7 +345,7 @@ def group_copies(store: Store, scored: list[tuple[str, float]], limit: int,
     deferred: list[tuple[str, float, list[str]]] = []  # claims the cap kept out of the head, in rank order
     tail: list[tuple[str, float, list[str]]] = []
     depth, cap = min(settings.diversity_depth, limit), settings.per_document_cap
-    in_head: dict[str, int] = {}
+    in_head: Counter[str] = Counter()
     for cid, score in scored:
         if cid not in pos:
             continue
@@ -363,13 +364,12 @@ def group_copies(store: Store, scored: list[tuple[str, float]], limit: int,
             # a capped claim gives way only to claims that score nearly as well
             while deferred and len(head) < depth and score < settings.diversity_min_ratio * max(deferred[0][1], 0.0):
                 head.append(deferred.pop(0))
-            if len(head) < depth and (not cap or in_head.get(doc, 0) < cap):
+            if len(head) < depth and (not cap or in_head[doc] < cap):
                 head.append((cid, score, []))
-                in_head[doc] = in_head.get(doc, 0) + 1
-            elif len(head) < depth:
-                if len(deferred) < limit:
-                    deferred.append((cid, score, []))
-            elif len(head) + len(tail) < limit:
+                in_head[doc] += 1
+            elif len(head) < depth and len(deferred) < limit:
+                deferred.append((cid, score, []))
+            elif len(head) >= depth and len(head) + len(tail) < limit:
                 tail.append((cid, score, []))
     return [*head, *deferred, *tail][:limit]
 

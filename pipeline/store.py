@@ -617,11 +617,8 @@ class Store:
             "SELECT entity_id, type, canonical, parent_id FROM entities WHERE entity_id IN ({ids})", entity_ids)}
 
     def aliases_of(self, entity_ids: Sequence[str]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for r in self.rows_in("SELECT entity_id, alias FROM aliases WHERE entity_id IN ({ids}) ORDER BY alias",
-                               entity_ids):
-            out.setdefault(r[0], []).append(r[1])
-        return out
+        return self.grouped_in("SELECT entity_id, alias FROM aliases WHERE entity_id IN ({ids}) ORDER BY alias",
+                               entity_ids)
 
     def claim_stances(self, claim_ids: Sequence[str]) -> dict[str, str | None]:
         return {r[0]: r[1] for r in self.rows_in("SELECT claim_id, stance FROM claims WHERE claim_id IN ({ids})",
@@ -653,19 +650,13 @@ class Store:
 
     def document_claims(self, doc_ids: Sequence[str]) -> dict[str, list[str]]:
         """doc id -> its claim ids in text order."""
-        out: dict[str, list[str]] = {}
-        for r in self.rows_in("SELECT doc_id, claim_id FROM claims WHERE doc_id IN ({ids}) ORDER BY doc_id, seq",
-                              doc_ids):
-            out.setdefault(r[0], []).append(r[1])
-        return out
+        return self.grouped_in("SELECT doc_id, claim_id FROM claims WHERE doc_id IN ({ids}) ORDER BY doc_id, seq",
+                               doc_ids)
 
     def mention_spans(self, doc_ids: Sequence[str]) -> dict[str, list[tuple[str, int, int]]]:
         """doc id -> its mentions as (entity id, start, end), in text order."""
-        out: dict[str, list[tuple[str, int, int]]] = {}
-        for r in self.rows_in("SELECT doc_id, entity_id, start, end FROM mentions WHERE doc_id IN ({ids})"
-                               " ORDER BY doc_id, start", doc_ids):
-            out.setdefault(r[0], []).append((r[1], r[2], r[3]))
-        return out
+        return self.grouped_in("SELECT doc_id, entity_id, start, end FROM mentions WHERE doc_id IN ({ids})"
+                               " ORDER BY doc_id, start", doc_ids)
 
     def documents_info(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Provenance of documents: source, URL, title, outlet, date, snapshot and text hashes,
@@ -715,6 +706,14 @@ class Store:
         """Run ``sql`` whose ``{ids}`` is an IN list, in chunks under SQLite's variable limit."""
         for chunk in _chunks(ids, 900):
             yield from self.conn.execute(sql.format(ids=",".join("?" * len(chunk))), chunk)  # placeholders only
+
+    def grouped_in(self, sql: str, ids: Sequence[str]) -> dict[str, list[Any]]:
+        """``rows_in`` grouped by the first column, in row order: its key -> the rest of each row
+        (the value alone when there is one more column, else a tuple)."""
+        out: dict[str, list[Any]] = {}
+        for r in self.rows_in(sql, ids):
+            out.setdefault(r[0], []).append(r[1] if len(r) == 2 else tuple(r[1:]))
+        return out
 
     def has_claims(self, entity_ids: Sequence[str]) -> bool:
         """Whether any stored claim is tagged with one of the entities."""
